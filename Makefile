@@ -1,0 +1,64 @@
+# Signalements — everything starts here. `make run` and `make test` need only
+# Python 3.11+ and make; they create and update .venv themselves.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export WEB_CONCURRENCY ?= 2
+
+.PHONY: run serve test test-postgres lint format schema clean help
+
+help:
+	@echo "make run            set up, migrate, load demo data, serve on http://$(HOST):$(PORT) (SQLite)"
+	@echo "make test           run the whole test suite on SQLite"
+	@echo "make test-postgres  run the whole test suite on a throwaway PostgreSQL cluster"
+	@echo "make serve          production server (gunicorn, DEBUG off): PORT, DATABASE_URL, WEB_CONCURRENCY"
+	@echo "make schema         regenerate the committed OpenAPI schema (schema.yml)"
+	@echo "make lint | format  ruff"
+
+# The virtualenv is rebuilt when a requirements file changes.
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+run: venv
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py load_demo_data
+	@echo "API: http://$(HOST):$(PORT)/api/  docs: http://$(HOST):$(PORT)/api/docs/  admin: http://$(HOST):$(PORT)/admin/"
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+serve: venv
+	$(BIN)/python manage.py check --deploy --fail-level ERROR
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/gunicorn signalements_project.wsgi --bind 0.0.0.0:$(PORT) --workers $(WEB_CONCURRENCY) \
+		--access-logfile - --forwarded-allow-ips '*'
+
+test: venv
+	$(BIN)/ruff check .
+	DEBUG=1 $(BIN)/python manage.py check
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+test-postgres: venv
+	scripts/with-postgres.sh $(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+schema: venv
+	DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yml
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,119 @@
+"""The back office: where staff triage reports all day."""
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.text import Truncator, format_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services
+from .models import Category, Signalement, Status, reference_to_pk
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "group", "is_active", "report_count"]
+    list_filter = ["is_active", "group"]
+    search_fields = ["name", "code", "description", "group"]
+    prepopulated_fields = {"code": ["name"]}
+    ordering = ["group", "name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(report_count=Count("signalements"))
+
+    @admin.display(description=_("reports"), ordering="report_count")
+    def report_count(self, category):
+        return category.report_count
+
+
+def _transition_action(to_status: Status):
+    """A bulk action moving the selected reports to `to_status` through the workflow:
+    reports the workflow does not allow to move are left as they are and listed."""
+
+    def action(modeladmin, request, queryset):
+        moved, refused = 0, []
+        for signalement in queryset:
+            try:
+                services.transition(signalement=signalement, to_status=to_status)
+            except services.TransitionNotAllowed:
+                refused.append(signalement.reference)
+            else:
+                moved += 1
+        if moved:
+            modeladmin.message_user(
+                request,
+                ngettext(
+                    "%(count)d report moved to “%(status)s”.",
+                    "%(count)d reports moved to “%(status)s”.",
+                    moved,
+                )
+                % {"count": moved, "status": to_status.label},
+                messages.SUCCESS,
+            )
+        if refused:
+            modeladmin.message_user(
+                request,
+                _("Not allowed by the workflow, left unchanged: %(refs)s")
+                % {"refs": ", ".join(refused)},
+                messages.WARNING,
+            )
+
+    action.__name__ = f"mark_{to_status.value}"
+    action.short_description = format_lazy(_("Mark selected as “{}”"), to_status.label)
+    action.allowed_permissions = ("change",)
+    return action
+
+
+@admin.register(Signalement)
+class SignalementAdmin(admin.ModelAdmin):
+    list_display = [
+        "reference",
+        "excerpt",
+        "category",
+        "status",
+        "priority",
+        "date",
+        "created_at",
+        "is_public",
+    ]
+    list_display_links = ["reference", "excerpt"]
+    list_filter = ["status", "priority", "category", "is_public", "date", "created_at"]
+    list_select_related = ["category"]
+    list_per_page = 50
+    search_fields = ["title", "description", "address", "contact_name", "contact_email"]
+    search_help_text = _("Search title, description, address, contact; or a reference (SIG-…).")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    autocomplete_fields = ["category"]
+    readonly_fields = ["reference", "uuid", "status", "created_at", "updated_at", "resolved_at"]
+    fieldsets = [
+        (None, {"fields": ["reference", "title", "description", "date", "category"]}),
+        (_("Triage"), {"fields": ["status", "priority", "is_public"]}),
+        (_("Location"), {"fields": ["latitude", "longitude", "address"]}),
+        (
+            _("Contact (private)"),
+            {"fields": ["contact_name", "contact_email", "contact_phone"]},
+        ),
+        (
+            _("Record"),
+            {
+                "fields": ["uuid", "created_at", "updated_at", "resolved_at"],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+    actions = [_transition_action(status) for status in Status if status != Status.NEW]
+
+    @admin.display(description=_("reference"), ordering="id")
+    def reference(self, signalement):
+        return signalement.reference
+
+    @admin.display(description=_("report"))
+    def excerpt(self, signalement):
+        return signalement.title or Truncator(signalement.description).chars(80)
+
+    def get_search_results(self, request, queryset, search_term):
+        pk = reference_to_pk(search_term)
+        if pk is not None:
+            return queryset.filter(pk=pk), False
+        return super().get_search_results(request, queryset, search_term)

@@ -1,0 +1,26 @@
+"""Errors raised outside DRF views (unknown URL, crash in middleware) still get the
+API's JSON error shape under /api/; other pages keep Django's HTML error pages."""
+
+from django.http import JsonResponse
+from django.views import defaults
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error_body(error_type: str, code: str, detail: str) -> dict:
+    return {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}
+
+
+def json_not_found(request, exception):
+    if _is_api(request):
+        return JsonResponse(_error_body("client_error", "not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def json_server_error(request):
+    if _is_api(request):
+        body = _error_body("server_error", "error", "A server error occurred.")
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,186 @@
+"""Query-string filters for the list endpoints. Every parameter goes through a form
+field, so a malformed value (wrong type, NUL byte, unknown choice) is a 400 naming the
+parameter, never a 500 from the database."""
+
+from decimal import Decimal, InvalidOperation
+
+import django_filters
+from django import forms
+from django.core.validators import slug_re
+from django.db.models import Case, IntegerField, Q, Value, When
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from .models import PRIORITY_RANK, Category, Priority, Signalement, Status, fits_in_utc
+
+
+class StorableIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 datetime that the database can compare with (no calendar overflow)."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is not None and not fits_in_utc(result):
+            raise forms.ValidationError("Datetime is out of range.", code="out_of_range")
+        return result
+
+
+class StorableIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = StorableIsoDateTimeField
+
+
+class SlugListField(forms.Field):
+    """One or more codes (`?x=a&x=b` or `?x=a,b`); each must look like a slug."""
+
+    widget = django_filters.widgets.QueryArrayWidget
+
+    def to_python(self, value):
+        codes = [code.strip() for code in value or [] if code.strip()]
+        for code in codes:
+            if not slug_re.fullmatch(code):
+                raise forms.ValidationError(
+                    "%(code)r is not a valid code.", code="invalid", params={"code": code[:64]}
+                )
+        return codes
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class SlugListFilter(django_filters.Filter):
+    field_class = SlugListField
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        return qs.filter(**{f"{self.field_name}__in": value})
+
+
+class BoundingBoxField(forms.CharField):
+    """`min_lon,min_lat,max_lon,max_lat` in WGS84 degrees -> a tuple of 4 Decimals."""
+
+    default_error_messages = {
+        "format": "Expected min_lon,min_lat,max_lon,max_lat (four numbers).",
+        "range": "Longitudes must lie in [-180, 180] and latitudes in [-90, 90].",
+        "order": "min_lon must not exceed max_lon, nor min_lat max_lat.",
+    }
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        parts = value.split(",")
+        try:
+            numbers = [Decimal(part.strip()) for part in parts]
+        except InvalidOperation:
+            raise forms.ValidationError(self.error_messages["format"], code="invalid")
+        if len(numbers) != 4 or not all(number.is_finite() for number in numbers):
+            raise forms.ValidationError(self.error_messages["format"], code="invalid")
+        min_lon, min_lat, max_lon, max_lat = numbers
+        if not all(-180 <= lon <= 180 for lon in (min_lon, max_lon)) or not all(
+            -90 <= lat <= 90 for lat in (min_lat, max_lat)
+        ):
+            raise forms.ValidationError(self.error_messages["range"], code="out_of_range")
+        if min_lon > max_lon or min_lat > max_lat:
+            raise forms.ValidationError(self.error_messages["order"], code="invalid_order")
+        return min_lon, min_lat, max_lon, max_lat
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class BoundingBoxFilter(django_filters.Filter):
+    field_class = BoundingBoxField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        min_lon, min_lat, max_lon, max_lat = value
+        return qs.filter(
+            longitude__gte=min_lon,
+            longitude__lte=max_lon,
+            latitude__gte=min_lat,
+            latitude__lte=max_lat,
+        )
+
+
+class SignalementOrderingFilter(django_filters.OrderingFilter):
+    """Orders by a whitelisted field; `priority` sorts by urgency, not alphabetically.
+    The id is always the last key, so that pagination is deterministic."""
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        ordering = [self.get_ordering_value(param) for param in value]
+        if any(field.lstrip("-") == "priority_rank" for field in ordering):
+            qs = qs.annotate(
+                priority_rank=Case(
+                    *(When(priority=key, then=Value(rank)) for key, rank in PRIORITY_RANK.items()),
+                    output_field=IntegerField(),
+                )
+            )
+        if not any(field.lstrip("-") == "id" for field in ordering):
+            ordering.append("-id" if ordering[-1].startswith("-") else "id")
+        return qs.order_by(*ordering)
+
+
+class SignalementFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=Status.choices,
+        widget=django_filters.widgets.QueryArrayWidget,
+        help_text="One or more statuses: `?status=new&status=acknowledged` or `?status=new,acknowledged`.",
+    )
+    priority = django_filters.MultipleChoiceFilter(
+        choices=Priority.choices,
+        widget=django_filters.widgets.QueryArrayWidget,
+        help_text="One or more priorities.",
+    )
+    category = SlugListFilter(
+        field_name="category__code", help_text="One or more category codes."
+    )
+    date_after = StorableIsoDateTimeFilter(
+        field_name="date", lookup_expr="gte", help_text="Incident date on or after (ISO 8601)."
+    )
+    date_before = StorableIsoDateTimeFilter(
+        field_name="date", lookup_expr="lte", help_text="Incident date on or before (ISO 8601)."
+    )
+    created_after = StorableIsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Created on or after (ISO 8601)."
+    )
+    created_before = StorableIsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lte", help_text="Created on or before (ISO 8601)."
+    )
+    in_bbox = BoundingBoxFilter(
+        help_text="Bounding box `min_lon,min_lat,max_lon,max_lat` (WGS84 degrees)."
+    )
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=200,
+        help_text="Words to find in the title, description or address.",
+    )
+    ordering = SignalementOrderingFilter(
+        fields=(
+            ("created_at", "created_at"),
+            ("updated_at", "updated_at"),
+            ("date", "date"),
+            ("priority_rank", "priority"),
+            ("status", "status"),
+            ("id", "id"),
+        ),
+        help_text="Sort key; prefix with `-` for descending. Default: `-created_at`.",
+    )
+
+    class Meta:
+        model = Signalement
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        for word in value.split():
+            queryset = queryset.filter(
+                Q(title__icontains=word) | Q(description__icontains=word) | Q(address__icontains=word)
+            )
+        return queryset
+
+
+class CategoryFilter(django_filters.FilterSet):
+    is_active = django_filters.BooleanFilter()
+    group = django_filters.CharFilter(max_length=120)
+
+    class Meta:
+        model = Category
+        fields = []

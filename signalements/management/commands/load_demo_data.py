@@ -1,0 +1,187 @@
+"""Demo data for `make run`: categories, ~50 reports in Rennes, and a demo admin.
+
+Safe to run again: categories and the admin account are updated in place, reports are
+only created when there are none yet.
+"""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from signalements.models import Category, Priority, Signalement, Status
+from signalements.services import transition
+
+CATEGORIES = [
+    ("eclairage-public", "Éclairage public", "Voirie et espace public",
+     "Lampadaire éteint, clignotant ou endommagé."),
+    ("voirie", "Voirie", "Voirie et espace public",
+     "Nid-de-poule, chaussée ou trottoir dégradé."),
+    ("proprete", "Propreté", "Propreté",
+     "Dépôt sauvage, poubelle débordante, tags."),
+    ("espaces-verts", "Espaces verts", "Nature en ville",
+     "Arbre dangereux, pelouse non entretenue, branches tombées."),
+    ("signalisation", "Signalisation", "Voirie et espace public",
+     "Feu tricolore en panne, panneau arraché ou illisible."),
+    ("reseau-electrique", "Réseau électrique", "Réseaux",
+     "Panne électrique, câble arraché, armoire ouverte."),
+    ("eau-assainissement", "Eau et assainissement", "Réseaux",
+     "Fuite d'eau, bouche d'égout bouchée, inondation."),
+]
+
+# Real streets of Rennes with approximate coordinates (WGS84).
+PLACES = [
+    ("Rue de Saint-Malo, 35000 Rennes", "48.115900", "-1.681400"),
+    ("Place Sainte-Anne, 35000 Rennes", "48.114700", "-1.680100"),
+    ("Boulevard de la Liberté, 35000 Rennes", "48.106500", "-1.678900"),
+    ("Rue Saint-Hélier, 35000 Rennes", "48.105400", "-1.669500"),
+    ("Avenue Janvier, 35000 Rennes", "48.104800", "-1.672900"),
+    ("Quai Émile Zola, 35000 Rennes", "48.109400", "-1.676600"),
+    ("Rue d'Antrain, 35700 Rennes", "48.119900", "-1.675800"),
+    ("Boulevard de Sévigné, 35700 Rennes", "48.116300", "-1.664300"),
+    ("Rue de Fougères, 35700 Rennes", "48.118300", "-1.664900"),
+    ("Place de la République, 35000 Rennes", "48.109700", "-1.679000"),
+    ("Rue de Nantes, 35000 Rennes", "48.101400", "-1.688600"),
+    ("Boulevard Voltaire, 35000 Rennes", "48.103600", "-1.694200"),
+    ("Rue de Brest, 35000 Rennes", "48.111000", "-1.698300"),
+    ("Mail François Mitterrand, 35000 Rennes", "48.110300", "-1.692400"),
+    ("Avenue Henri Fréville, 35200 Rennes", "48.091200", "-1.673500"),
+    ("Rue de l'Alma, 35000 Rennes", "48.098700", "-1.674500"),
+    ("Boulevard de Vitré, 35700 Rennes", "48.120000", "-1.653300"),
+    ("Rue Jean Guéhenno, 35700 Rennes", "48.121500", "-1.669000"),
+    ("Parc du Thabor, 35000 Rennes", "48.113700", "-1.668700"),
+    ("Rue de Lorient, 35000 Rennes", "48.115300", "-1.708500"),
+]
+
+PROBLEMS = {
+    "eclairage-public": [
+        ("Lampadaire éteint", "Le lampadaire devant le numéro 12 est éteint depuis trois soirs, la rue est très sombre."),
+        ("Éclairage qui clignote", "Un candélabre clignote en permanence toute la nuit, c'est gênant pour les riverains."),
+        ("Lampadaire penché", "Un lampadaire a été percuté par une voiture et penche dangereusement vers la chaussée."),
+    ],
+    "voirie": [
+        ("Nid-de-poule", "Un nid-de-poule d'environ 15 cm de profondeur sur la voie de droite, dangereux pour les vélos."),
+        ("Trottoir soulevé", "Les racines soulèvent le trottoir sur plusieurs mètres, une personne âgée a trébuché."),
+        ("Plaque d'égout descellée", "Une plaque d'égout bouge au passage des voitures et fait beaucoup de bruit."),
+    ],
+    "proprete": [
+        ("Dépôt sauvage", "Des sacs d'ordures et un vieux matelas ont été déposés au pied des conteneurs."),
+        ("Poubelle débordante", "La corbeille de rue déborde depuis le week-end, des déchets s'envolent."),
+        ("Tags sur façade", "Des tags ont été faits cette nuit sur la façade de l'école."),
+    ],
+    "espaces-verts": [
+        ("Branche tombée", "Une grosse branche est tombée sur le cheminement piéton après le coup de vent."),
+        ("Arbre malade", "Un platane semble mort, son écorce se détache et il perd des branches."),
+        ("Haie envahissante", "La haie déborde sur le trottoir, on ne peut plus passer avec une poussette."),
+    ],
+    "signalisation": [
+        ("Feu tricolore en panne", "Le feu piéton reste au rouge en permanence, les gens traversent au hasard."),
+        ("Panneau stop arraché", "Le panneau stop au carrefour a été arraché et gît sur le trottoir."),
+        ("Marquage effacé", "Le passage piéton n'est presque plus visible, les voitures ne s'arrêtent pas."),
+    ],
+    "reseau-electrique": [
+        ("Panne électrique", "Panne électrique dans tout l'immeuble et les bâtiments voisins depuis 16 h."),
+        ("Armoire électrique ouverte", "Une armoire électrique est restée ouverte avec des câbles apparents."),
+        ("Câble pendant", "Un câble pend d'un poteau à hauteur d'homme au-dessus du trottoir."),
+    ],
+    "eau-assainissement": [
+        ("Fuite d'eau", "De l'eau jaillit de la chaussée depuis ce matin, la rue commence à être inondée."),
+        ("Avaloir bouché", "L'avaloir est bouché par les feuilles, une grande flaque se forme à chaque pluie."),
+        ("Odeurs d'égout", "Fortes odeurs d'égout près de la bouche d'assainissement depuis plusieurs jours."),
+    ],
+}
+
+NAMES = ["Camille Martin", "Louis Bernard", "Chloé Dubois", "Hugo Thomas", "Léa Robert",
+         "Gabriel Petit", "Manon Richard", "Jules Durand", "Inès Leroy", "Arthur Moreau"]
+
+# Each status reachable from `new` by following the workflow.
+PATH_TO = {
+    Status.NEW: [],
+    Status.ACKNOWLEDGED: [Status.ACKNOWLEDGED],
+    Status.IN_PROGRESS: [Status.ACKNOWLEDGED, Status.IN_PROGRESS],
+    Status.RESOLVED: [Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED],
+    Status.REJECTED: [Status.REJECTED],
+}
+STATUS_WEIGHTS = {Status.NEW: 14, Status.ACKNOWLEDGED: 10, Status.IN_PROGRESS: 10,
+                  Status.RESOLVED: 12, Status.REJECTED: 4}
+
+
+class Command(BaseCommand):
+    help = "Load demo categories, ~50 reports in Rennes and a demo admin (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--reports", type=int, default=50, help="Reports to create.")
+        parser.add_argument("--admin-username", default="admin")
+        parser.add_argument("--admin-password", default="signalements")
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        categories = self.load_categories()
+        if Signalement.objects.exists():
+            self.stdout.write("Reports already present: none added.")
+        else:
+            self.load_reports(categories, options["reports"])
+        self.ensure_admin(options["admin_username"], options["admin_password"])
+
+    def load_categories(self) -> dict[str, Category]:
+        categories = {}
+        for code, name, group, description in CATEGORIES:
+            categories[code], _ = Category.objects.update_or_create(
+                code=code, defaults={"name": name, "group": group, "description": description}
+            )
+        self.stdout.write(f"{len(categories)} categories ready.")
+        return categories
+
+    def load_reports(self, categories: dict[str, Category], count: int) -> None:
+        rng = random.Random(2025)  # the same demo data on every machine
+        now = timezone.now()
+        statuses = list(STATUS_WEIGHTS)
+        weights = list(STATUS_WEIGHTS.values())
+        for _ in range(count):
+            code = rng.choice(list(PROBLEMS))
+            title, description = rng.choice(PROBLEMS[code])
+            address, latitude, longitude = rng.choice(PLACES)
+            jitter = Decimal(rng.randint(-300, 300)) / Decimal(1_000_000)
+            date = now - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440))
+            name = rng.choice(NAMES)
+            status = rng.choices(statuses, weights)[0]
+            signalement = Signalement.objects.create(
+                title=title,
+                description=description,
+                date=date,
+                created_at=date + timedelta(minutes=rng.randint(5, 600)),
+                category=categories[code],
+                priority=rng.choices(list(Priority), [2, 10, 4, 1])[0],
+                latitude=Decimal(latitude) + jitter,
+                longitude=Decimal(longitude) - jitter,
+                address=address,
+                contact_name=name,
+                contact_email=f"{name.split()[0].lower()}@example.org",
+                contact_phone=f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+            )
+            self.follow_workflow(signalement, PATH_TO[status])
+        self.stdout.write(f"{count} demo reports created.")
+
+    def follow_workflow(self, signalement: Signalement, path: list[Status]) -> None:
+        for to_status in path:
+            signalement = transition(signalement=signalement, to_status=to_status)
+
+    def ensure_admin(self, username: str, password: str) -> None:
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@example.org"}
+        )
+        if created:
+            user.is_staff = user.is_superuser = True
+            user.set_password(password)
+            user.save()
+        shown = password if user.check_password(password) else "(changed since the demo set it)"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo admin: http://127.0.0.1:8000/admin/  username={username}  password={shown}"
+            )
+        )

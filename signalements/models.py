@@ -1,0 +1,242 @@
+"""The domain: categories and the reports (signalements) filed under them.
+
+Field rules live here (validators, choices, lengths, constraints) so that the API and
+the admin apply the same ones; rules across fields live in `Signalement.clean()`.
+"""
+
+import uuid
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+DESCRIPTION_MAX_LENGTH = 4000
+REFERENCE_PREFIX = "SIG"
+
+
+class Status(models.TextChoices):
+    NEW = "new", _("New")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    IN_PROGRESS = "in_progress", _("In progress")
+    RESOLVED = "resolved", _("Resolved")
+    REJECTED = "rejected", _("Rejected")
+
+
+CLOSED_STATUSES = frozenset({Status.RESOLVED, Status.REJECTED})
+
+# The workflow: the states a report may move to from each state. The one source of
+# truth, applied by `services.transition` (API and admin alike).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.NEW: frozenset({Status.ACKNOWLEDGED, Status.REJECTED}),
+    Status.ACKNOWLEDGED: frozenset({Status.IN_PROGRESS, Status.RESOLVED, Status.REJECTED}),
+    Status.IN_PROGRESS: frozenset({Status.RESOLVED, Status.ACKNOWLEDGED}),
+    Status.RESOLVED: frozenset({Status.IN_PROGRESS}),
+    Status.REJECTED: frozenset({Status.ACKNOWLEDGED}),
+}
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+# Rank of each priority, for ordering by urgency rather than alphabetically.
+PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+def fits_in_utc(value: datetime) -> bool:
+    """Whether an aware datetime can be converted to UTC (and so stored or compared)
+    without leaving the calendar: 0001-01-01T00:00:00+05:00 cannot."""
+    try:
+        value.astimezone(dt_timezone.utc)
+    except OverflowError:
+        return False
+    return True
+
+
+def validate_not_in_future(value):
+    """An incident cannot have happened in the future (a little clock skew is allowed)."""
+    if value > timezone.now() + settings.SIGNALEMENT_DATE_CLOCK_SKEW:
+        raise ValidationError(_("The date cannot be in the future."), code="future_date")
+
+
+class Category(models.Model):
+    """A kind of problem (Open311 "service"); reports refer to it by its `code`."""
+
+    code = models.SlugField(
+        _("code"),
+        max_length=64,
+        unique=True,
+        help_text=_("Stable identifier used by the API (the Open311 service_code)."),
+    )
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    group = models.CharField(
+        _("group"), max_length=120, blank=True, help_text=_("Groups categories in lists.")
+    )
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Only active categories accept new reports.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["group", "name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Signalement(models.Model):
+    """An incident report."""
+
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    description = models.TextField(
+        _("description"),
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)],
+        help_text=_("What happened, in plain text (1 to 4000 characters)."),
+    )
+    date = models.DateTimeField(
+        _("date"),
+        validators=[validate_not_in_future],
+        help_text=_("When the incident happened (not in the future)."),
+    )
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        on_delete=models.PROTECT,
+        related_name="signalements",
+        null=True,
+        blank=True,
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NEW
+    )
+    priority = models.CharField(
+        _("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL
+    )
+    latitude = models.DecimalField(
+        _("latitude"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("-90")), MaxValueValidator(Decimal("90"))],
+        help_text=_("WGS84 latitude in degrees, with longitude or not at all."),
+    )
+    longitude = models.DecimalField(
+        _("longitude"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("-180")), MaxValueValidator(Decimal("180"))],
+        help_text=_("WGS84 longitude in degrees, with latitude or not at all."),
+    )
+    address = models.CharField(_("address"), max_length=300, blank=True)
+
+    # Private: only the reporter and staff may ever read these.
+    contact_name = models.CharField(_("contact name"), max_length=200, blank=True)
+    contact_email = models.EmailField(_("contact email"), blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=40, blank=True)
+
+    is_public = models.BooleanField(
+        _("public"), default=True, help_text=_("Visible to everyone (moderation).")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("signalement")
+        verbose_name_plural = _("signalements")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="sig_created_idx"),
+            models.Index(fields=["is_public", "-created_at", "-id"], name="sig_public_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="sig_status_created_idx"),
+            models.Index(fields=["priority"], name="sig_priority_idx"),
+            models.Index(fields=["date"], name="sig_date_idx"),
+            models.Index(fields=["latitude", "longitude"], name="sig_location_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    GreaterThanOrEqual(Length("description"), 1),
+                    LessThanOrEqual(Length("description"), DESCRIPTION_MAX_LENGTH),
+                ),
+                name="sig_description_length",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(latitude__isnull=True, longitude__isnull=True)
+                | models.Q(latitude__isnull=False, longitude__isnull=False),
+                name="sig_location_both_or_neither",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(latitude__isnull=True)
+                | models.Q(latitude__gte=-90, latitude__lte=90),
+                name="sig_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(longitude__isnull=True)
+                | models.Q(longitude__gte=-180, longitude__lte=180),
+                name="sig_longitude_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=Status.values), name="sig_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(priority__in=Priority.values), name="sig_priority_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title or self.description[:60]}"
+
+    @property
+    def reference(self) -> str:
+        """Human reference, e.g. SIG-2025-000123: creation year and id (not stored)."""
+        if self.pk is None:
+            return ""
+        year = timezone.localtime(self.created_at).year
+        return f"{REFERENCE_PREFIX}-{year}-{self.pk:06d}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in CLOSED_STATUSES
+
+    def clean(self) -> None:
+        super().clean()
+        if (self.latitude is None) != (self.longitude is None):
+            missing = "longitude" if self.longitude is None else "latitude"
+            raise ValidationError(
+                {missing: _("Latitude and longitude go together: give both or neither.")},
+                code="incomplete_location",
+            )
+
+
+def reference_to_pk(reference: str) -> int | None:
+    """The id in a reference such as "SIG-2025-000123", or None if it is not one."""
+    parts = reference.strip().upper().split("-")
+    if len(parts) != 3 or parts[0] != REFERENCE_PREFIX:
+        return None
+    year, number = parts[1], parts[2]
+    if not (f"{year}{number}".isascii() and year.isdigit() and number.isdigit()):
+        return None
+    if len(number) > 18:
+        return None
+    return int(number)
