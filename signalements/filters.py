@@ -28,10 +28,23 @@ class StorableIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = StorableIsoDateTimeField
 
 
+class RepeatedOrCommaSeparatedWidget(django_filters.widgets.QueryArrayWidget):
+    """Several values given as `?x=a&x=b`, `?x=a,b` or a mix of both."""
+
+    def value_from_datadict(self, data, files, name):
+        values = []
+        for item in data.getlist(name):
+            for value in item.split(","):
+                value = value.strip()
+                if value and value not in values:
+                    values.append(value)
+        return values
+
+
 class SlugListField(forms.Field):
     """One or more codes (`?x=a&x=b` or `?x=a,b`); each must look like a slug."""
 
-    widget = django_filters.widgets.QueryArrayWidget
+    widget = RepeatedOrCommaSeparatedWidget
 
     def to_python(self, value):
         codes = [code.strip() for code in value or [] if code.strip()]
@@ -122,12 +135,12 @@ class SignalementOrderingFilter(django_filters.OrderingFilter):
 class SignalementFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Status.choices,
-        widget=django_filters.widgets.QueryArrayWidget,
+        widget=RepeatedOrCommaSeparatedWidget,
         help_text="One or more statuses: `?status=new&status=acknowledged` or `?status=new,acknowledged`.",
     )
     priority = django_filters.MultipleChoiceFilter(
         choices=Priority.choices,
-        widget=django_filters.widgets.QueryArrayWidget,
+        widget=RepeatedOrCommaSeparatedWidget,
         help_text="One or more priorities.",
     )
     category = SlugListFilter(

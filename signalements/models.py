@@ -223,10 +223,8 @@ class Signalement(models.Model):
         super().clean()
         if (self.latitude is None) != (self.longitude is None):
             missing = "longitude" if self.longitude is None else "latitude"
-            raise ValidationError(
-                {missing: _("Latitude and longitude go together: give both or neither.")},
-                code="incomplete_location",
-            )
+            message = _("Latitude and longitude go together: give both or neither.")
+            raise ValidationError({missing: ValidationError(message, code="incomplete_location")})
 
 
 def reference_to_pk(reference: str) -> int | None:

@@ -2,29 +2,62 @@
 readable only through `SignalementSerializer`, which the views give to staff alone."""
 
 from copy import copy
-from decimal import ROUND_HALF_EVEN
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
 from django.db import models
 from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
 
 from .models import Category, Signalement, fits_in_utc
 
 PRIVATE_FIELDS = ("contact_name", "contact_email", "contact_phone")
 
 
+class StrictStringMixin:
+    """Text fields take JSON strings only: DRF would turn 42 into "42"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(StrictStringMixin, serializers.CharField):
+    pass
+
+
+class StrictEmailField(StrictStringMixin, serializers.EmailField):
+    pass
+
+
+class StrictSlugField(StrictStringMixin, serializers.SlugField):
+    pass
+
+
 class StorableDateTimeField(serializers.DateTimeField):
     """An ISO 8601 datetime that can be stored: made timezone-aware, and refused when
-    conversion to UTC would leave the calendar (e.g. 0001-01-01T00:00:00+05:00)."""
-
-    default_error_messages = {"out_of_range": "Datetime is out of range."}
+    conversion to UTC would leave the calendar (naive 0001-01-01T00:00:00 in Paris)."""
 
     def to_internal_value(self, value):
-        result = super().to_internal_value(value)
+        try:
+            result = super().to_internal_value(value)
+        except OverflowError:  # raised by DRF's ambiguity check near year 1
+            self.fail("overflow")
         if not fits_in_utc(result):
-            self.fail("out_of_range")
+            self.fail("overflow")
         return result
+
+
+class RoundingDecimalField(serializers.DecimalField):
+    """A decimal whose digits beyond the stored decimal places are rounded rather than
+    refused: phones send coordinates with 15 decimals, we keep 6 (about 11 cm)."""
+
+    def validate_precision(self, value):
+        if value.adjusted() < self.max_digits - self.decimal_places:
+            value = value.quantize(Decimal(10) ** -self.decimal_places, rounding=ROUND_HALF_EVEN)
+        return super().validate_precision(value)
 
 
 class CategoryCodeField(serializers.SlugRelatedField):
@@ -32,7 +65,9 @@ class CategoryCodeField(serializers.SlugRelatedField):
     reaches the database (a NUL byte in a query parameter is a 500 on PostgreSQL)."""
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and not slug_re.fullmatch(data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if not slug_re.fullmatch(data):
             self.fail("does_not_exist", slug_name=self.slug_field, value=data)
         return super().to_internal_value(data)
 
@@ -43,7 +78,12 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+        models.SlugField: StrictSlugField,
         models.DateTimeField: StorableDateTimeField,
+        models.DecimalField: RoundingDecimalField,
     }
 
     def validate(self, attrs):
@@ -58,7 +98,23 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class TextSafeUniqueValidator(UniqueValidator):
+    """Skips the uniqueness query for a value containing NUL, which the field's own
+    validator already refuses and which PostgreSQL cannot even compare (a 500)."""
+
+    def __call__(self, value, serializer_field):
+        if isinstance(value, str) and "\x00" in value:
+            return
+        super().__call__(value, serializer_field)
+
+
 class CategorySerializer(ValidatedModelSerializer):
+    code = StrictSlugField(
+        max_length=64,
+        validators=[TextSafeUniqueValidator(queryset=Category.objects.all())],
+        help_text="Stable identifier used by the API (the Open311 service_code).",
+    )
+
     class Meta:
         model = Category
         fields = ["code", "name", "description", "group", "is_active"]
@@ -102,10 +158,9 @@ class SignalementSerializer(ValidatedModelSerializer):
         ]
         read_only_fields = ["id", "uuid", "status", "created_at", "updated_at", "resolved_at"]
         extra_kwargs = {
-            # Coordinates are JSON numbers; extra precision is rounded to the 6 stored
-            # decimals (about 11 cm) rather than refused, as phones send 15 digits.
-            "latitude": {"coerce_to_string": False, "rounding": ROUND_HALF_EVEN},
-            "longitude": {"coerce_to_string": False, "rounding": ROUND_HALF_EVEN},
+            # Coordinates are JSON numbers, as map libraries expect.
+            "latitude": {"coerce_to_string": False},
+            "longitude": {"coerce_to_string": False},
             "contact_name": {"help_text": "Private: shown only to the reporter and staff."},
             "contact_email": {"help_text": "Private: shown only to the reporter and staff."},
             "contact_phone": {"help_text": "Private: shown only to the reporter and staff."},

@@ -1,0 +1,44 @@
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from signalements.models import Category, Signalement
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.org")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"categorie-{n}")
+    name = factory.Sequence(lambda n: f"Catégorie {n}")
+    group = "Voirie et espace public"
+
+
+class SignalementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Signalement
+
+    title = "Lampadaire éteint"
+    description = factory.Sequence(lambda n: f"Le lampadaire n°{n} est éteint depuis hier soir.")
+    date = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(hours=2))
+    category = factory.SubFactory(CategoryFactory)
+    latitude = Decimal("48.111000")
+    longitude = Decimal("-1.680000")
+    address = "Place Sainte-Anne, 35000 Rennes"
+    contact_name = "Camille Martin"
+    contact_email = "camille@example.org"
+    contact_phone = "06 12 34 56 78"

@@ -1,0 +1,130 @@
+"""The back office loads, searches and changes statuses through the workflow."""
+
+import pytest
+from django.urls import reverse
+
+from signalements.models import Signalement
+
+from .factories import CategoryFactory, SignalementFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:signalements_signalement_changelist")
+
+
+def test_the_changelist_loads_with_a_bounded_number_of_queries(admin_client, django_assert_max_num_queries):
+    SignalementFactory.create_batch(40)
+
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(CHANGELIST)
+
+    assert response.status_code == 200
+    assert "SIG-" in response.content.decode()
+
+
+def test_the_changelist_filters_and_date_hierarchy_work(admin_client):
+    report = SignalementFactory(status="new", priority="urgent")
+
+    for query in ["status__exact=new", "priority__exact=urgent", f"category__id__exact={report.category_id}",
+                  f"created_at__year={report.created_at.year}"]:
+        response = admin_client.get(f"{CHANGELIST}?{query}")
+        assert response.status_code == 200, query
+        assert report.reference in response.content.decode()
+
+
+def test_searching_by_reference_finds_the_report(admin_client):
+    wanted, other = SignalementFactory(), SignalementFactory()
+
+    response = admin_client.get(CHANGELIST, {"q": wanted.reference})
+
+    content = response.content.decode()
+    assert wanted.reference in content
+    assert other.reference not in content
+
+
+def test_searching_by_text_finds_the_report(admin_client):
+    SignalementFactory(description="Fuite d'eau rue de Nantes")
+    SignalementFactory(description="Lampadaire")
+
+    response = admin_client.get(CHANGELIST, {"q": "fuite"})
+
+    assert response.context["cl"].result_count == 1
+
+
+def test_the_change_page_loads_and_saves(admin_client):
+    report = SignalementFactory()
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(
+        url,
+        {
+            "title": "Nouveau titre",
+            "description": report.description,
+            "date_0": report.date.strftime("%Y-%m-%d"),
+            "date_1": "08:00:00",
+            "category": report.category_id,
+            "priority": "high",
+            "is_public": "on",
+            "latitude": "48.1",
+            "longitude": "-1.6",
+            "address": "",
+            "contact_name": "",
+            "contact_email": "",
+            "contact_phone": "",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    report.refresh_from_db()
+    assert (report.title, report.priority, report.status) == ("Nouveau titre", "high", "new")
+
+
+def test_the_admin_form_applies_the_model_rules(admin_client):
+    report = SignalementFactory()
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+
+    response = admin_client.post(
+        url,
+        {"description": "x", "date_0": "2025-01-01", "date_1": "08:00:00", "priority": "normal",
+         "latitude": "48.1", "longitude": ""},
+    )
+
+    assert response.status_code == 200
+    assert "longitude" in response.context["adminform"].form.errors
+
+
+def test_the_add_page_and_category_pages_load(admin_client):
+    CategoryFactory()
+
+    assert admin_client.get(reverse("admin:signalements_signalement_add")).status_code == 200
+    assert admin_client.get(reverse("admin:signalements_category_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:signalements_category_add")).status_code == 200
+
+
+def test_a_bulk_action_moves_reports_through_the_workflow(admin_client):
+    new_one, new_two = SignalementFactory(status="new"), SignalementFactory(status="new")
+    resolved = SignalementFactory(status="resolved")
+
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "mark_acknowledged", "_selected_action": [new_one.pk, new_two.pk, resolved.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    statuses = dict(Signalement.objects.values_list("pk", "status"))
+    assert statuses == {new_one.pk: "acknowledged", new_two.pk: "acknowledged", resolved.pk: "resolved"}
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("2 reports moved" in m for m in messages)
+    assert any(resolved.reference in m for m in messages)
+
+
+def test_resolving_in_bulk_sets_resolved_at(admin_client):
+    report = SignalementFactory(status="in_progress")
+
+    admin_client.post(CHANGELIST, {"action": "mark_resolved", "_selected_action": [report.pk]})
+
+    report.refresh_from_db()
+    assert report.status == "resolved"
+    assert report.resolved_at is not None

@@ -1,0 +1,63 @@
+"""The OpenAPI schema is valid, documents errors, and the committed copy is current."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.yml"
+
+
+@pytest.fixture(scope="module")
+def generated_schema(tmp_path_factory, django_db_blocker):
+    path = tmp_path_factory.mktemp("schema") / "schema.yml"
+    with django_db_blocker.unblock():
+        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
+    return path.read_text()
+
+
+def test_the_schema_is_valid_without_warnings(generated_schema):
+    assert yaml.safe_load(generated_schema)["openapi"].startswith("3.")
+
+
+def test_the_committed_schema_matches_the_code(generated_schema):
+    assert SCHEMA_FILE.read_text() == generated_schema, (
+        "schema.yml is out of date: run `make schema` and commit it."
+    )
+
+
+def test_every_operation_has_exactly_one_request_content_type(generated_schema):
+    schema = yaml.safe_load(generated_schema)
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody")
+            if body:
+                assert list(body["content"]) == ["application/json"], (path, method)
+
+
+def test_errors_are_documented_with_the_common_shape(generated_schema):
+    schema = yaml.safe_load(generated_schema)
+    create = schema["paths"]["/api/signalements/"]["post"]["responses"]
+    assert {"201", "400", "415", "429"} <= set(create)
+    detail = schema["paths"]["/api/signalements/{id}/"]
+    assert {"401", "403", "404"} <= set(detail["patch"]["responses"])
+    assert "409" in schema["paths"]["/api/categories/{code}/"]["delete"]["responses"]
+
+
+def test_the_docs_pages_render_with_local_assets(client):
+    for url in ["/api/docs/", "/api/redoc/"]:
+        response = client.get(url)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "/static/drf_spectacular_sidecar/" in page
+        assert "cdn." not in page and "unpkg" not in page
+
+
+def test_the_schema_is_served_as_yaml_and_json(client):
+    assert client.get("/api/schema/").status_code == 200
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "Signalements API"
