@@ -83,7 +83,7 @@ class BoundingBoxField(forms.CharField):
         try:
             numbers = [Decimal(part.strip()) for part in parts]
         except InvalidOperation:
-            raise forms.ValidationError(self.error_messages["format"], code="invalid")
+            raise forms.ValidationError(self.error_messages["format"], code="invalid") from None
         if len(numbers) != 4 or not all(number.is_finite() for number in numbers):
             raise forms.ValidationError(self.error_messages["format"], code="invalid")
         min_lon, min_lat, max_lon, max_lat = numbers
@@ -143,9 +143,7 @@ class SignalementFilter(django_filters.FilterSet):
         widget=RepeatedOrCommaSeparatedWidget,
         help_text="One or more priorities.",
     )
-    category = SlugListFilter(
-        field_name="category__code", help_text="One or more category codes."
-    )
+    category = SlugListFilter(field_name="category__code", help_text="One or more category codes.")
     date_after = StorableIsoDateTimeFilter(
         field_name="date", lookup_expr="gte", help_text="Incident date on or after (ISO 8601)."
     )
@@ -185,7 +183,9 @@ class SignalementFilter(django_filters.FilterSet):
     def filter_search(self, queryset, name, value):
         for word in value.split():
             queryset = queryset.filter(
-                Q(title__icontains=word) | Q(description__icontains=word) | Q(address__icontains=word)
+                Q(title__icontains=word)
+                | Q(description__icontains=word)
+                | Q(address__icontains=word)
             )
         return queryset
 

@@ -5,8 +5,7 @@ the admin apply the same ones; rules across fields live in `Signalement.clean()`
 """
 
 import uuid
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -58,7 +57,7 @@ def fits_in_utc(value: datetime) -> bool:
     """Whether an aware datetime can be converted to UTC (and so stored or compared)
     without leaving the calendar: 0001-01-01T00:00:00+05:00 cannot."""
     try:
-        value.astimezone(dt_timezone.utc)
+        value.astimezone(UTC)
     except OverflowError:
         return False
     return True

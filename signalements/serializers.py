@@ -94,7 +94,7 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
         try:
             instance.clean()
         except DjangoValidationError as error:
-            raise serializers.ValidationError(serializers.as_serializer_error(error))
+            raise serializers.ValidationError(serializers.as_serializer_error(error)) from error
         return attrs
 
 

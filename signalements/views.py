@@ -105,4 +105,4 @@ class CategoryViewSet(viewsets.ModelViewSet):
             raise Conflict(
                 "Reports use this category: deactivate it (is_active=false) instead.",
                 code="category_in_use",
-            )
+            ) from None

@@ -22,9 +22,7 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off (see .env.example)."
-        )
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -79,11 +77,7 @@ WSGI_APPLICATION = "signalements_project.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------
 # SQLite by default (zero configuration); PostgreSQL with DATABASE_URL=postgres://...
-DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-    )
-}
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tuned for several concurrent writers (gunicorn workers, threads): write-ahead
     # log so readers never block writers, IMMEDIATE transactions so that a writer takes
@@ -93,9 +87,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
         "init_command": (
-            "PRAGMA journal_mode=WAL;"
-            "PRAGMA synchronous=NORMAL;"
-            "PRAGMA foreign_keys=ON;"
+            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"
         ),
         **DATABASES["default"].get("OPTIONS", {}),
     }
@@ -196,8 +188,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Signalements API",
     "DESCRIPTION": (
         "Incident reports (signalements): create, follow and triage them. "
-        "Errors share one JSON shape: `{\"type\", \"errors\": [{\"code\", \"detail\", "
-        "\"attr\"}]}` where `attr` names the field at fault."
+        'Errors share one JSON shape: `{"type", "errors": [{"code", "detail", '
+        '"attr"}]}` where `attr` names the field at fault.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

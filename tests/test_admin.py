@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:signalements_signalement_changelist")
 
 
-def test_the_changelist_loads_with_a_bounded_number_of_queries(admin_client, django_assert_max_num_queries):
+def test_the_changelist_loads_with_a_bounded_number_of_queries(
+    admin_client, django_assert_max_num_queries
+):
     SignalementFactory.create_batch(40)
 
     with django_assert_max_num_queries(12):
@@ -25,8 +27,12 @@ def test_the_changelist_loads_with_a_bounded_number_of_queries(admin_client, dja
 def test_the_changelist_filters_and_date_hierarchy_work(admin_client):
     report = SignalementFactory(status="new", priority="urgent")
 
-    for query in ["status__exact=new", "priority__exact=urgent", f"category__id__exact={report.category_id}",
-                  f"created_at__year={report.created_at.year}"]:
+    for query in [
+        "status__exact=new",
+        "priority__exact=urgent",
+        f"category__id__exact={report.category_id}",
+        f"created_at__year={report.created_at.year}",
+    ]:
         response = admin_client.get(f"{CHANGELIST}?{query}")
         assert response.status_code == 200, query
         assert report.reference in response.content.decode()
@@ -86,8 +92,14 @@ def test_the_admin_form_applies_the_model_rules(admin_client):
 
     response = admin_client.post(
         url,
-        {"description": "x", "date_0": "2025-01-01", "date_1": "08:00:00", "priority": "normal",
-         "latitude": "48.1", "longitude": ""},
+        {
+            "description": "x",
+            "date_0": "2025-01-01",
+            "date_1": "08:00:00",
+            "priority": "normal",
+            "latitude": "48.1",
+            "longitude": "",
+        },
     )
 
     assert response.status_code == 200
@@ -114,7 +126,11 @@ def test_a_bulk_action_moves_reports_through_the_workflow(admin_client):
 
     assert response.status_code == 200
     statuses = dict(Signalement.objects.values_list("pk", "status"))
-    assert statuses == {new_one.pk: "acknowledged", new_two.pk: "acknowledged", resolved.pk: "resolved"}
+    assert statuses == {
+        new_one.pk: "acknowledged",
+        new_two.pk: "acknowledged",
+        resolved.pk: "resolved",
+    }
     messages = [str(m) for m in response.context["messages"]]
     assert any("2 reports moved" in m for m in messages)
     assert any(resolved.reference in m for m in messages)

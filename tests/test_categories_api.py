@@ -33,7 +33,9 @@ def test_staff_also_see_inactive_categories_and_can_filter(staff_client):
     CategoryFactory(code="ancienne", is_active=False)
 
     all_codes = [c["code"] for c in staff_client.get(LIST_URL).json()["results"]]
-    inactive = [c["code"] for c in staff_client.get(LIST_URL, {"is_active": "false"}).json()["results"]]
+    inactive = [
+        c["code"] for c in staff_client.get(LIST_URL, {"is_active": "false"}).json()["results"]
+    ]
 
     assert sorted(all_codes) == ["ancienne", "voirie"]
     assert inactive == ["ancienne"]

@@ -35,21 +35,40 @@ def three_reports():
     now = timezone.now()
     return [
         SignalementFactory(
-            category=voirie, status="new", priority="low", date=now - dt.timedelta(days=10),
-            created_at=now - dt.timedelta(days=9), title="Nid-de-poule",
-            description="Trou dans la chaussée", address="Rue de Brest",
-            latitude=Decimal("48.11"), longitude=Decimal("-1.69"),
+            category=voirie,
+            status="new",
+            priority="low",
+            date=now - dt.timedelta(days=10),
+            created_at=now - dt.timedelta(days=9),
+            title="Nid-de-poule",
+            description="Trou dans la chaussée",
+            address="Rue de Brest",
+            latitude=Decimal("48.11"),
+            longitude=Decimal("-1.69"),
         ),
         SignalementFactory(
-            category=eclairage, status="acknowledged", priority="urgent",
-            date=now - dt.timedelta(days=5), created_at=now - dt.timedelta(days=4),
-            title="Lampadaire", description="Éteint depuis hier", address="Place Sainte-Anne",
-            latitude=Decimal("48.12"), longitude=Decimal("-1.68"),
+            category=eclairage,
+            status="acknowledged",
+            priority="urgent",
+            date=now - dt.timedelta(days=5),
+            created_at=now - dt.timedelta(days=4),
+            title="Lampadaire",
+            description="Éteint depuis hier",
+            address="Place Sainte-Anne",
+            latitude=Decimal("48.12"),
+            longitude=Decimal("-1.68"),
         ),
         SignalementFactory(
-            category=None, status="resolved", priority="high", date=now - dt.timedelta(days=1),
-            created_at=now - dt.timedelta(hours=20), title="", description="Panne électrique",
-            address="Lyon", latitude=Decimal("45.76"), longitude=Decimal("4.83"),
+            category=None,
+            status="resolved",
+            priority="high",
+            date=now - dt.timedelta(days=1),
+            created_at=now - dt.timedelta(hours=20),
+            title="",
+            description="Panne électrique",
+            address="Lyon",
+            latitude=Decimal("45.76"),
+            longitude=Decimal("4.83"),
         ),
     ]
 
@@ -68,11 +87,17 @@ def test_filter_by_one_status(api_client, three_reports):
 def test_filter_by_several_statuses(api_client, three_reports, query):
     response = api_client.get(f"{LIST_URL}?{query}")
 
-    assert [item["id"] for item in response.json()["results"]] == [three_reports[2].id, three_reports[0].id]
+    assert [item["id"] for item in response.json()["results"]] == [
+        three_reports[2].id,
+        three_reports[0].id,
+    ]
 
 
 def test_filter_by_priority(api_client, three_reports):
-    assert listed_ids(api_client, priority=["urgent", "low"]) == [three_reports[1].id, three_reports[0].id]
+    assert listed_ids(api_client, priority=["urgent", "low"]) == [
+        three_reports[1].id,
+        three_reports[0].id,
+    ]
 
 
 def test_filter_by_category_code(api_client, three_reports):
@@ -217,12 +242,19 @@ def test_a_page_past_the_end_is_a_json_404(api_client, three_reports):
 
 
 def test_filters_combine(api_client, three_reports):
-    ids = listed_ids(api_client, status="new,acknowledged", in_bbox="-1.75,48.05,-1.60,48.15", search="lampadaire")
+    ids = listed_ids(
+        api_client,
+        status="new,acknowledged",
+        in_bbox="-1.75,48.05,-1.60,48.15",
+        search="lampadaire",
+    )
 
     assert ids == [three_reports[1].id]
 
 
-def test_the_list_does_not_query_per_report(api_client, staff_client, django_assert_max_num_queries):
+def test_the_list_does_not_query_per_report(
+    api_client, staff_client, django_assert_max_num_queries
+):
     SignalementFactory.create_batch(30)
 
     with django_assert_max_num_queries(2):  # count + page, category joined

@@ -266,7 +266,9 @@ def test_anonymous_creation_is_rate_limited(api_client, settings):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"anon_create": "2/minute"},
     }
-    statuses = [api_client.post(LIST_URL, valid_payload(), format="json").status_code for _ in range(3)]
+    statuses = [
+        api_client.post(LIST_URL, valid_payload(), format="json").status_code for _ in range(3)
+    ]
 
     assert statuses == [201, 201, 429]
     assert Signalement.objects.count() == 2
@@ -282,6 +284,8 @@ def test_an_empty_rate_disables_the_anonymous_create_limit(api_client, settings)
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"anon_create": None},
     }
-    statuses = {api_client.post(LIST_URL, valid_payload(), format="json").status_code for _ in range(5)}
+    statuses = {
+        api_client.post(LIST_URL, valid_payload(), format="json").status_code for _ in range(5)
+    }
 
     assert statuses == {201}

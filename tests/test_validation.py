@@ -76,7 +76,9 @@ def in_one_hour():
         ({"contact_phone": "0" * 41}, "contact_phone", "max_length"),
     ],
 )
-def test_an_invalid_field_is_a_400_naming_it_and_nothing_is_stored(api_client, overrides, field, code):
+def test_an_invalid_field_is_a_400_naming_it_and_nothing_is_stored(
+    api_client, overrides, field, code
+):
     overrides = {key: value() if callable(value) else value for key, value in overrides.items()}
 
     response = api_client.post(LIST_URL, valid_payload(**overrides), format="json")
@@ -155,7 +157,9 @@ def test_a_partial_update_removing_one_coordinate_is_refused(staff_client):
 
 def test_several_errors_are_reported_together(api_client):
     response = api_client.post(
-        LIST_URL, {"description": "", "date": "demain", "latitude": 100, "longitude": 0}, format="json"
+        LIST_URL,
+        {"description": "", "date": "demain", "latitude": 100, "longitude": 0},
+        format="json",
     )
 
     assert response.status_code == 400

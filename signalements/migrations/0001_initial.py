@@ -12,59 +12,262 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(help_text='Stable identifier used by the API (the Open311 service_code).', max_length=64, unique=True, verbose_name='code')),
-                ('name', models.CharField(max_length=120, verbose_name='name')),
-                ('description', models.TextField(blank=True, max_length=2000, verbose_name='description')),
-                ('group', models.CharField(blank=True, help_text='Groups categories in lists.', max_length=120, verbose_name='group')),
-                ('is_active', models.BooleanField(default=True, help_text='Only active categories accept new reports.', verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "code",
+                    models.SlugField(
+                        help_text="Stable identifier used by the API (the Open311 service_code).",
+                        max_length=64,
+                        unique=True,
+                        verbose_name="code",
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, verbose_name="name")),
+                (
+                    "description",
+                    models.TextField(blank=True, max_length=2000, verbose_name="description"),
+                ),
+                (
+                    "group",
+                    models.CharField(
+                        blank=True,
+                        help_text="Groups categories in lists.",
+                        max_length=120,
+                        verbose_name="group",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Only active categories accept new reports.",
+                        verbose_name="active",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
             ],
             options={
-                'verbose_name': 'category',
-                'verbose_name_plural': 'categories',
-                'ordering': ['group', 'name', 'id'],
+                "verbose_name": "category",
+                "verbose_name_plural": "categories",
+                "ordering": ["group", "name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Signalement',
+            name="Signalement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True, verbose_name='UUID')),
-                ('title', models.CharField(blank=True, max_length=200, verbose_name='title')),
-                ('description', models.TextField(help_text='What happened, in plain text (1 to 4000 characters).', max_length=4000, validators=[django.core.validators.MaxLengthValidator(4000)], verbose_name='description')),
-                ('date', models.DateTimeField(help_text='When the incident happened (not in the future).', validators=[signalements.models.validate_not_in_future], verbose_name='date')),
-                ('status', models.CharField(choices=[('new', 'New'), ('acknowledged', 'Acknowledged'), ('in_progress', 'In progress'), ('resolved', 'Resolved'), ('rejected', 'Rejected')], default='new', max_length=20, verbose_name='status')),
-                ('priority', models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('urgent', 'Urgent')], default='normal', max_length=10, verbose_name='priority')),
-                ('latitude', models.DecimalField(blank=True, decimal_places=6, help_text='WGS84 latitude in degrees, with longitude or not at all.', max_digits=9, null=True, validators=[django.core.validators.MinValueValidator(Decimal('-90')), django.core.validators.MaxValueValidator(Decimal('90'))], verbose_name='latitude')),
-                ('longitude', models.DecimalField(blank=True, decimal_places=6, help_text='WGS84 longitude in degrees, with latitude or not at all.', max_digits=9, null=True, validators=[django.core.validators.MinValueValidator(Decimal('-180')), django.core.validators.MaxValueValidator(Decimal('180'))], verbose_name='longitude')),
-                ('address', models.CharField(blank=True, max_length=300, verbose_name='address')),
-                ('contact_name', models.CharField(blank=True, max_length=200, verbose_name='contact name')),
-                ('contact_email', models.EmailField(blank=True, max_length=254, verbose_name='contact email')),
-                ('contact_phone', models.CharField(blank=True, max_length=40, verbose_name='contact phone')),
-                ('is_public', models.BooleanField(default=True, help_text='Visible to everyone (moderation).', verbose_name='public')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('resolved_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='resolved at')),
-                ('category', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='signalements', to='signalements.category', verbose_name='category')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "uuid",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, unique=True, verbose_name="UUID"
+                    ),
+                ),
+                ("title", models.CharField(blank=True, max_length=200, verbose_name="title")),
+                (
+                    "description",
+                    models.TextField(
+                        help_text="What happened, in plain text (1 to 4000 characters).",
+                        max_length=4000,
+                        validators=[django.core.validators.MaxLengthValidator(4000)],
+                        verbose_name="description",
+                    ),
+                ),
+                (
+                    "date",
+                    models.DateTimeField(
+                        help_text="When the incident happened (not in the future).",
+                        validators=[signalements.models.validate_not_in_future],
+                        verbose_name="date",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("acknowledged", "Acknowledged"),
+                            ("in_progress", "In progress"),
+                            ("resolved", "Resolved"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="new",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "priority",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("normal", "Normal"),
+                            ("high", "High"),
+                            ("urgent", "Urgent"),
+                        ],
+                        default="normal",
+                        max_length=10,
+                        verbose_name="priority",
+                    ),
+                ),
+                (
+                    "latitude",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="WGS84 latitude in degrees, with longitude or not at all.",
+                        max_digits=9,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("-90")),
+                            django.core.validators.MaxValueValidator(Decimal("90")),
+                        ],
+                        verbose_name="latitude",
+                    ),
+                ),
+                (
+                    "longitude",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="WGS84 longitude in degrees, with latitude or not at all.",
+                        max_digits=9,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("-180")),
+                            django.core.validators.MaxValueValidator(Decimal("180")),
+                        ],
+                        verbose_name="longitude",
+                    ),
+                ),
+                ("address", models.CharField(blank=True, max_length=300, verbose_name="address")),
+                (
+                    "contact_name",
+                    models.CharField(blank=True, max_length=200, verbose_name="contact name"),
+                ),
+                (
+                    "contact_email",
+                    models.EmailField(blank=True, max_length=254, verbose_name="contact email"),
+                ),
+                (
+                    "contact_phone",
+                    models.CharField(blank=True, max_length=40, verbose_name="contact phone"),
+                ),
+                (
+                    "is_public",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Visible to everyone (moderation).",
+                        verbose_name="public",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="created at"
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "resolved_at",
+                    models.DateTimeField(
+                        blank=True, editable=False, null=True, verbose_name="resolved at"
+                    ),
+                ),
+                (
+                    "category",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="signalements",
+                        to="signalements.category",
+                        verbose_name="category",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'signalement',
-                'verbose_name_plural': 'signalements',
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['-created_at', '-id'], name='sig_created_idx'), models.Index(fields=['is_public', '-created_at', '-id'], name='sig_public_created_idx'), models.Index(fields=['status', '-created_at'], name='sig_status_created_idx'), models.Index(fields=['priority'], name='sig_priority_idx'), models.Index(fields=['date'], name='sig_date_idx'), models.Index(fields=['latitude', 'longitude'], name='sig_location_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(django.db.models.lookups.GreaterThanOrEqual(django.db.models.functions.text.Length('description'), 1), django.db.models.lookups.LessThanOrEqual(django.db.models.functions.text.Length('description'), 4000)), name='sig_description_length'), models.CheckConstraint(condition=models.Q(models.Q(('latitude__isnull', True), ('longitude__isnull', True)), models.Q(('latitude__isnull', False), ('longitude__isnull', False)), _connector='OR'), name='sig_location_both_or_neither'), models.CheckConstraint(condition=models.Q(('latitude__isnull', True), models.Q(('latitude__gte', -90), ('latitude__lte', 90)), _connector='OR'), name='sig_latitude_range'), models.CheckConstraint(condition=models.Q(('longitude__isnull', True), models.Q(('longitude__gte', -180), ('longitude__lte', 180)), _connector='OR'), name='sig_longitude_range'), models.CheckConstraint(condition=models.Q(('status__in', ['new', 'acknowledged', 'in_progress', 'resolved', 'rejected'])), name='sig_status_valid'), models.CheckConstraint(condition=models.Q(('priority__in', ['low', 'normal', 'high', 'urgent'])), name='sig_priority_valid')],
+                "verbose_name": "signalement",
+                "verbose_name_plural": "signalements",
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["-created_at", "-id"], name="sig_created_idx"),
+                    models.Index(
+                        fields=["is_public", "-created_at", "-id"], name="sig_public_created_idx"
+                    ),
+                    models.Index(fields=["status", "-created_at"], name="sig_status_created_idx"),
+                    models.Index(fields=["priority"], name="sig_priority_idx"),
+                    models.Index(fields=["date"], name="sig_date_idx"),
+                    models.Index(fields=["latitude", "longitude"], name="sig_location_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            django.db.models.lookups.GreaterThanOrEqual(
+                                django.db.models.functions.text.Length("description"), 1
+                            ),
+                            django.db.models.lookups.LessThanOrEqual(
+                                django.db.models.functions.text.Length("description"), 4000
+                            ),
+                        ),
+                        name="sig_description_length",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("latitude__isnull", True), ("longitude__isnull", True)),
+                            models.Q(("latitude__isnull", False), ("longitude__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="sig_location_both_or_neither",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("latitude__isnull", True),
+                            models.Q(("latitude__gte", -90), ("latitude__lte", 90)),
+                            _connector="OR",
+                        ),
+                        name="sig_latitude_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("longitude__isnull", True),
+                            models.Q(("longitude__gte", -180), ("longitude__lte", 180)),
+                            _connector="OR",
+                        ),
+                        name="sig_longitude_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "status__in",
+                                ["new", "acknowledged", "in_progress", "resolved", "rejected"],
+                            )
+                        ),
+                        name="sig_status_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("priority__in", ["low", "normal", "high", "urgent"])),
+                        name="sig_priority_valid",
+                    ),
+                ],
             },
         ),
     ]

@@ -17,20 +17,38 @@ from signalements.models import Category, Priority, Signalement, Status
 from signalements.services import transition
 
 CATEGORIES = [
-    ("eclairage-public", "Éclairage public", "Voirie et espace public",
-     "Lampadaire éteint, clignotant ou endommagé."),
-    ("voirie", "Voirie", "Voirie et espace public",
-     "Nid-de-poule, chaussée ou trottoir dégradé."),
-    ("proprete", "Propreté", "Propreté",
-     "Dépôt sauvage, poubelle débordante, tags."),
-    ("espaces-verts", "Espaces verts", "Nature en ville",
-     "Arbre dangereux, pelouse non entretenue, branches tombées."),
-    ("signalisation", "Signalisation", "Voirie et espace public",
-     "Feu tricolore en panne, panneau arraché ou illisible."),
-    ("reseau-electrique", "Réseau électrique", "Réseaux",
-     "Panne électrique, câble arraché, armoire ouverte."),
-    ("eau-assainissement", "Eau et assainissement", "Réseaux",
-     "Fuite d'eau, bouche d'égout bouchée, inondation."),
+    (
+        "eclairage-public",
+        "Éclairage public",
+        "Voirie et espace public",
+        "Lampadaire éteint, clignotant ou endommagé.",
+    ),
+    ("voirie", "Voirie", "Voirie et espace public", "Nid-de-poule, chaussée ou trottoir dégradé."),
+    ("proprete", "Propreté", "Propreté", "Dépôt sauvage, poubelle débordante, tags."),
+    (
+        "espaces-verts",
+        "Espaces verts",
+        "Nature en ville",
+        "Arbre dangereux, pelouse non entretenue, branches tombées.",
+    ),
+    (
+        "signalisation",
+        "Signalisation",
+        "Voirie et espace public",
+        "Feu tricolore en panne, panneau arraché ou illisible.",
+    ),
+    (
+        "reseau-electrique",
+        "Réseau électrique",
+        "Réseaux",
+        "Panne électrique, câble arraché, armoire ouverte.",
+    ),
+    (
+        "eau-assainissement",
+        "Eau et assainissement",
+        "Réseaux",
+        "Fuite d'eau, bouche d'égout bouchée, inondation.",
+    ),
 ]
 
 # Real streets of Rennes with approximate coordinates (WGS84).
@@ -59,44 +77,108 @@ PLACES = [
 
 PROBLEMS = {
     "eclairage-public": [
-        ("Lampadaire éteint", "Le lampadaire devant le numéro 12 est éteint depuis trois soirs, la rue est très sombre."),
-        ("Éclairage qui clignote", "Un candélabre clignote en permanence toute la nuit, c'est gênant pour les riverains."),
-        ("Lampadaire penché", "Un lampadaire a été percuté par une voiture et penche dangereusement vers la chaussée."),
+        (
+            "Lampadaire éteint",
+            "Le lampadaire devant le numéro 12 est éteint depuis trois soirs, la rue est très sombre.",
+        ),
+        (
+            "Éclairage qui clignote",
+            "Un candélabre clignote en permanence toute la nuit, c'est gênant pour les riverains.",
+        ),
+        (
+            "Lampadaire penché",
+            "Un lampadaire a été percuté par une voiture et penche dangereusement vers la chaussée.",
+        ),
     ],
     "voirie": [
-        ("Nid-de-poule", "Un nid-de-poule d'environ 15 cm de profondeur sur la voie de droite, dangereux pour les vélos."),
-        ("Trottoir soulevé", "Les racines soulèvent le trottoir sur plusieurs mètres, une personne âgée a trébuché."),
-        ("Plaque d'égout descellée", "Une plaque d'égout bouge au passage des voitures et fait beaucoup de bruit."),
+        (
+            "Nid-de-poule",
+            "Un nid-de-poule d'environ 15 cm de profondeur sur la voie de droite, dangereux pour les vélos.",
+        ),
+        (
+            "Trottoir soulevé",
+            "Les racines soulèvent le trottoir sur plusieurs mètres, une personne âgée a trébuché.",
+        ),
+        (
+            "Plaque d'égout descellée",
+            "Une plaque d'égout bouge au passage des voitures et fait beaucoup de bruit.",
+        ),
     ],
     "proprete": [
-        ("Dépôt sauvage", "Des sacs d'ordures et un vieux matelas ont été déposés au pied des conteneurs."),
-        ("Poubelle débordante", "La corbeille de rue déborde depuis le week-end, des déchets s'envolent."),
+        (
+            "Dépôt sauvage",
+            "Des sacs d'ordures et un vieux matelas ont été déposés au pied des conteneurs.",
+        ),
+        (
+            "Poubelle débordante",
+            "La corbeille de rue déborde depuis le week-end, des déchets s'envolent.",
+        ),
         ("Tags sur façade", "Des tags ont été faits cette nuit sur la façade de l'école."),
     ],
     "espaces-verts": [
-        ("Branche tombée", "Une grosse branche est tombée sur le cheminement piéton après le coup de vent."),
+        (
+            "Branche tombée",
+            "Une grosse branche est tombée sur le cheminement piéton après le coup de vent.",
+        ),
         ("Arbre malade", "Un platane semble mort, son écorce se détache et il perd des branches."),
-        ("Haie envahissante", "La haie déborde sur le trottoir, on ne peut plus passer avec une poussette."),
+        (
+            "Haie envahissante",
+            "La haie déborde sur le trottoir, on ne peut plus passer avec une poussette.",
+        ),
     ],
     "signalisation": [
-        ("Feu tricolore en panne", "Le feu piéton reste au rouge en permanence, les gens traversent au hasard."),
-        ("Panneau stop arraché", "Le panneau stop au carrefour a été arraché et gît sur le trottoir."),
-        ("Marquage effacé", "Le passage piéton n'est presque plus visible, les voitures ne s'arrêtent pas."),
+        (
+            "Feu tricolore en panne",
+            "Le feu piéton reste au rouge en permanence, les gens traversent au hasard.",
+        ),
+        (
+            "Panneau stop arraché",
+            "Le panneau stop au carrefour a été arraché et gît sur le trottoir.",
+        ),
+        (
+            "Marquage effacé",
+            "Le passage piéton n'est presque plus visible, les voitures ne s'arrêtent pas.",
+        ),
     ],
     "reseau-electrique": [
-        ("Panne électrique", "Panne électrique dans tout l'immeuble et les bâtiments voisins depuis 16 h."),
-        ("Armoire électrique ouverte", "Une armoire électrique est restée ouverte avec des câbles apparents."),
+        (
+            "Panne électrique",
+            "Panne électrique dans tout l'immeuble et les bâtiments voisins depuis 16 h.",
+        ),
+        (
+            "Armoire électrique ouverte",
+            "Une armoire électrique est restée ouverte avec des câbles apparents.",
+        ),
         ("Câble pendant", "Un câble pend d'un poteau à hauteur d'homme au-dessus du trottoir."),
     ],
     "eau-assainissement": [
-        ("Fuite d'eau", "De l'eau jaillit de la chaussée depuis ce matin, la rue commence à être inondée."),
-        ("Avaloir bouché", "L'avaloir est bouché par les feuilles, une grande flaque se forme à chaque pluie."),
-        ("Odeurs d'égout", "Fortes odeurs d'égout près de la bouche d'assainissement depuis plusieurs jours."),
+        (
+            "Fuite d'eau",
+            "De l'eau jaillit de la chaussée depuis ce matin, la rue commence à être inondée.",
+        ),
+        (
+            "Avaloir bouché",
+            "L'avaloir est bouché par les feuilles, une grande flaque se forme à chaque pluie.",
+        ),
+        (
+            "Odeurs d'égout",
+            "Fortes odeurs d'égout près de la bouche d'assainissement depuis plusieurs jours.",
+        ),
     ],
 }
 
-NAMES = ["Camille Martin", "Louis Bernard", "Chloé Dubois", "Hugo Thomas", "Léa Robert",
-         "Gabriel Petit", "Manon Richard", "Jules Durand", "Inès Leroy", "Arthur Moreau"]
+NAMES = [
+    "Camille Martin",
+    "Louis Bernard",
+    "Chloé Dubois",
+    "Hugo Thomas",
+    "Léa Robert",
+    "Gabriel Petit",
+    "Manon Richard",
+    "Jules Durand",
+    "Inès Leroy",
+    "Arthur Moreau",
+]
 
 # Each status reachable from `new` by following the workflow.
 PATH_TO = {
@@ -106,8 +188,13 @@ PATH_TO = {
     Status.RESOLVED: [Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED],
     Status.REJECTED: [Status.REJECTED],
 }
-STATUS_WEIGHTS = {Status.NEW: 14, Status.ACKNOWLEDGED: 10, Status.IN_PROGRESS: 10,
-                  Status.RESOLVED: 12, Status.REJECTED: 4}
+STATUS_WEIGHTS = {
+    Status.NEW: 14,
+    Status.ACKNOWLEDGED: 10,
+    Status.IN_PROGRESS: 10,
+    Status.RESOLVED: 12,
+    Status.REJECTED: 4,
+}
 
 
 class Command(BaseCommand):
