@@ -17,10 +17,12 @@ from .models import PRIORITY_RANK, Category, Priority, Signalement, Status, fits
 class StorableIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     """An ISO 8601 datetime that the database can compare with (no calendar overflow)."""
 
+    default_error_messages = {"overflow": "Datetime is out of range."}
+
     def to_python(self, value):
         result = super().to_python(value)
         if result is not None and not fits_in_utc(result):
-            raise forms.ValidationError("Datetime is out of range.", code="out_of_range")
+            raise forms.ValidationError(self.error_messages["overflow"], code="overflow")
         return result
 
 
@@ -45,13 +47,16 @@ class SlugListField(forms.Field):
     """One or more codes (`?x=a&x=b` or `?x=a,b`); each must look like a slug."""
 
     widget = RepeatedOrCommaSeparatedWidget
+    default_error_messages = {"invalid_code": "%(code)r is not a valid code."}
 
     def to_python(self, value):
         codes = [code.strip() for code in value or [] if code.strip()]
         for code in codes:
             if not slug_re.fullmatch(code):
                 raise forms.ValidationError(
-                    "%(code)r is not a valid code.", code="invalid", params={"code": code[:64]}
+                    self.error_messages["invalid_code"],
+                    code="invalid_code",
+                    params={"code": code[:64]},
                 )
         return codes
 
@@ -83,16 +88,16 @@ class BoundingBoxField(forms.CharField):
         try:
             numbers = [Decimal(part.strip()) for part in parts]
         except InvalidOperation:
-            raise forms.ValidationError(self.error_messages["format"], code="invalid") from None
+            raise forms.ValidationError(self.error_messages["format"], code="format") from None
         if len(numbers) != 4 or not all(number.is_finite() for number in numbers):
-            raise forms.ValidationError(self.error_messages["format"], code="invalid")
+            raise forms.ValidationError(self.error_messages["format"], code="format")
         min_lon, min_lat, max_lon, max_lat = numbers
         if not all(-180 <= lon <= 180 for lon in (min_lon, max_lon)) or not all(
             -90 <= lat <= 90 for lat in (min_lat, max_lat)
         ):
-            raise forms.ValidationError(self.error_messages["range"], code="out_of_range")
+            raise forms.ValidationError(self.error_messages["range"], code="range")
         if min_lon > max_lon or min_lat > max_lat:
-            raise forms.ValidationError(self.error_messages["order"], code="invalid_order")
+            raise forms.ValidationError(self.error_messages["order"], code="order")
         return min_lon, min_lat, max_lon, max_lat
 
 

@@ -31,6 +31,14 @@ class ConflictErrorSerializer(serializers.Serializer):
     errors = ErrorSerializer(many=True)
 
 
+WRITE_ACTIONS = ["create", "update", "partial_update"]
+
+
+# Codes raised by model validation (`Signalement.clean()`, model field validators),
+# which drf-standardized-errors cannot discover from the serializer fields.
+@extend_validation_errors(["future_date"], field_name="date", actions=WRITE_ACTIONS)
+@extend_validation_errors(["incomplete_location"], field_name="latitude", actions=WRITE_ACTIONS)
+@extend_validation_errors(["incomplete_location"], field_name="longitude", actions=WRITE_ACTIONS)
 @extend_validation_errors(["invalid", "min_value"], field_name="page", actions=["list"])
 @extend_validation_errors(["invalid", "min_value"], field_name="page_size", actions=["list"])
 @extend_schema_view(
