@@ -2,6 +2,7 @@
 field, so a malformed value (wrong type, NUL byte, unknown choice) is a 400 naming the
 parameter, never a 500 from the database."""
 
+from datetime import UTC
 from decimal import Decimal, InvalidOperation
 
 import django_filters
@@ -21,9 +22,12 @@ class StorableIsoDateTimeField(django_filters.fields.IsoDateTimeField):
 
     def to_python(self, value):
         result = super().to_python(value)
-        if result is not None and not fits_in_utc(result):
+        if result is None:
+            return None
+        if not fits_in_utc(result):
             raise forms.ValidationError(self.error_messages["overflow"], code="overflow")
-        return result
+        # PostgreSQL refuses UTC offsets beyond 15:59, which Python accepts (up to 23:59).
+        return result.astimezone(UTC)
 
 
 class StorableIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
@@ -98,7 +102,9 @@ class BoundingBoxField(forms.CharField):
             raise forms.ValidationError(self.error_messages["range"], code="range")
         if min_lon > max_lon or min_lat > max_lat:
             raise forms.ValidationError(self.error_messages["order"], code="order")
-        return min_lon, min_lat, max_lon, max_lat
+        # At the stored precision: PostgreSQL cannot compare with a numeric like 1e-100000.
+        step = Decimal("0.000001")
+        return tuple(number.quantize(step) for number in numbers)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -122,6 +128,8 @@ class SignalementOrderingFilter(django_filters.OrderingFilter):
     The id is always the last key, so that pagination is deterministic."""
 
     def filter(self, qs, value):
+        # `?ordering=id,` arrives as ["id", ""]: an empty key orders by nothing.
+        value = [param for param in value or [] if param]
         if not value:
             return qs
         ordering = [self.get_ordering_value(param) for param in value]

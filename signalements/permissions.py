@@ -12,12 +12,18 @@ class SignalementPermission(permissions.BasePermission):
     """Reading and creating are open to all (anonymous creation is throttled);
     changing or deleting a report needs a staff account."""
 
+    @staticmethod
+    def allows_anonymous(method: str, view) -> bool:
+        return method in permissions.SAFE_METHODS or view.action == "create"
+
     def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS or view.action == "create":
-            return True
-        return is_staff(request.user)
+        return self.allows_anonymous(request.method, view) or is_staff(request.user)
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):
+    @staticmethod
+    def allows_anonymous(method: str, view) -> bool:
+        return method in permissions.SAFE_METHODS
+
     def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or is_staff(request.user)
+        return self.allows_anonymous(request.method, view) or is_staff(request.user)

@@ -2,6 +2,7 @@
 readable only through `SignalementSerializer`, which the views give to staff alone."""
 
 from copy import copy
+from datetime import UTC, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -48,6 +49,15 @@ class StorableDateTimeField(serializers.DateTimeField):
         if not fits_in_utc(result):
             self.fail("overflow")
         return result
+
+    def enforce_timezone(self, value):
+        # Before standard time (Paris: 1911) a local offset has seconds, e.g. +00:09:21,
+        # which RFC 3339 cannot write: such a datetime is given in UTC instead.
+        value = super().enforce_timezone(value)
+        offset = value.utcoffset()
+        if offset is not None and offset % timedelta(minutes=1):
+            return value.astimezone(UTC)
+        return value
 
 
 class RoundingDecimalField(serializers.DecimalField):

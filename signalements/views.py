@@ -32,6 +32,8 @@ class ConflictErrorSerializer(serializers.Serializer):
 
 
 WRITE_ACTIONS = ["create", "update", "partial_update"]
+# An integer parameter longer than 1000 characters is refused as `max_string_length`.
+PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 
 
 # Codes raised by model validation (`Signalement.clean()`, model field validators),
@@ -39,8 +41,8 @@ WRITE_ACTIONS = ["create", "update", "partial_update"]
 @extend_validation_errors(["future_date"], field_name="date", actions=WRITE_ACTIONS)
 @extend_validation_errors(["incomplete_location"], field_name="latitude", actions=WRITE_ACTIONS)
 @extend_validation_errors(["incomplete_location"], field_name="longitude", actions=WRITE_ACTIONS)
-@extend_validation_errors(["invalid", "min_value"], field_name="page", actions=["list"])
-@extend_validation_errors(["invalid", "min_value"], field_name="page_size", actions=["list"])
+@extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page", actions=["list"])
+@extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page_size", actions=["list"])
 @extend_schema_view(
     list=extend_schema(summary="List reports (public ones, or all for staff)"),
     create=extend_schema(summary="Create a report (open to anonymous clients)"),
@@ -72,8 +74,8 @@ class SignalementViewSet(viewsets.ModelViewSet):
         return PublicSignalementSerializer
 
 
-@extend_validation_errors(["invalid", "min_value"], field_name="page", actions=["list"])
-@extend_validation_errors(["invalid", "min_value"], field_name="page_size", actions=["list"])
+@extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page", actions=["list"])
+@extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page_size", actions=["list"])
 @extend_schema_view(
     list=extend_schema(summary="List categories (active ones, or all for staff)"),
     create=extend_schema(summary="Create a category (staff)"),

@@ -61,3 +61,20 @@ def test_the_schema_is_served_as_yaml_and_json(client):
     response = client.get("/api/schema/?format=json")
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "Signalements API"
+
+
+def test_operations_open_to_anonymous_clients_say_so(generated_schema):
+    schema = yaml.safe_load(generated_schema)
+    open_to_all = {
+        (path, method)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if {} in operation.get("security", [])
+    }
+    assert open_to_all == {
+        ("/api/signalements/", "get"),
+        ("/api/signalements/", "post"),
+        ("/api/signalements/{id}/", "get"),
+        ("/api/categories/", "get"),
+        ("/api/categories/{code}/", "get"),
+    }
