@@ -5,9 +5,10 @@ from django.db.models import Count
 from django.utils.text import Truncator, format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
-from .models import Category, Signalement, Status, reference_to_pk
+from .models import Category, Comment, Signalement, Status, reference_to_pk
 
 
 @admin.register(Category)
@@ -34,7 +35,7 @@ def _transition_action(to_status: Status):
         moved, refused = 0, []
         for signalement in queryset:
             try:
-                services.transition(signalement=signalement, to_status=to_status)
+                services.transition(signalement=signalement, to_status=to_status, by=request.user)
             except services.TransitionNotAllowed:
                 refused.append(signalement.reference)
             else:
@@ -64,35 +65,79 @@ def _transition_action(to_status: Status):
     return action
 
 
+class CommentInline(admin.TabularInline):
+    """Public updates and internal notes, newest last; staff add notes here too."""
+
+    model = Comment
+    fields = ["created_at", "author", "author_role", "status", "is_internal", "body"]
+    readonly_fields = ["created_at", "author", "author_role", "status"]
+    extra = 0
+
+
+class DuplicateInline(admin.TabularInline):
+    """The reports marked as duplicates of this one (the other side of `duplicate_of`)."""
+
+    model = Signalement
+    fk_name = "duplicate_of"
+    fields = ["reference", "title", "status", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = _("duplicate")
+    verbose_name_plural = _("duplicates of this report")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("reference"))
+    def reference(self, signalement):
+        return signalement.reference
+
+
 @admin.register(Signalement)
-class SignalementAdmin(admin.ModelAdmin):
+class SignalementAdmin(SimpleHistoryAdmin):
     list_display = [
         "reference",
         "excerpt",
         "category",
         "status",
         "priority",
+        "assigned_to",
         "date",
         "created_at",
         "is_public",
     ]
     list_display_links = ["reference", "excerpt"]
-    list_filter = ["status", "priority", "category", "is_public", "date", "created_at"]
-    list_select_related = ["category"]
+    list_filter = [
+        "status",
+        "priority",
+        "category",
+        "is_public",
+        ("assigned_to", admin.RelatedOnlyFieldListFilter),
+        "date",
+        "created_at",
+    ]
+    list_select_related = ["category", "assigned_to"]
     list_per_page = 50
     search_fields = ["title", "description", "address", "contact_name", "contact_email"]
     search_help_text = _("Search title, description, address, contact; or a reference (SIG-…).")
     date_hierarchy = "created_at"
     show_full_result_count = False
     autocomplete_fields = ["category"]
+    raw_id_fields = ["reporter", "duplicate_of"]
+    inlines = [CommentInline, DuplicateInline]
     readonly_fields = ["reference", "uuid", "status", "created_at", "updated_at", "resolved_at"]
     fieldsets = [
         (None, {"fields": ["reference", "title", "description", "date", "category"]}),
-        (_("Triage"), {"fields": ["status", "priority", "is_public"]}),
+        (
+            _("Triage"),
+            {"fields": ["status", "priority", "assigned_to", "is_public", "duplicate_of"]},
+        ),
         (_("Location"), {"fields": ["latitude", "longitude", "address"]}),
         (
             _("Contact (private)"),
-            {"fields": ["contact_name", "contact_email", "contact_phone"]},
+            {"fields": ["reporter", "contact_name", "contact_email", "contact_phone"]},
         ),
         (
             _("Record"),
@@ -111,6 +156,16 @@ class SignalementAdmin(admin.ModelAdmin):
     @admin.display(description=_("report"))
     def excerpt(self, signalement):
         return signalement.title or Truncator(signalement.description).chars(80)
+
+    def save_formset(self, request, form, formset, change):
+        """Comments written in the admin are signed by the staff member."""
+        for comment in formset.save(commit=False):
+            if comment.pk is None:
+                comment.author = request.user
+                comment.author_role = "agent"
+            comment.save()
+        for comment in formset.deleted_objects:
+            comment.delete()
 
     def get_search_results(self, request, queryset, search_term):
         pk = reference_to_pk(search_term)

@@ -15,10 +15,14 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 DESCRIPTION_MAX_LENGTH = 4000
 REFERENCE_PREFIX = "SIG"
+# Members of this group are agents: they triage every report (see permissions.py).
+AGENTS_GROUP = "agents"
 
 
 class Status(models.TextChoices):
@@ -153,12 +157,45 @@ class Signalement(models.Model):
     contact_email = models.EmailField(_("contact email"), blank=True)
     contact_phone = models.CharField(_("contact phone"), max_length=40, blank=True)
 
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reporter"),
+        on_delete=models.SET_NULL,
+        related_name="signalements",
+        null=True,
+        blank=True,
+        help_text=_("The logged-in user who filed the report, if any."),
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned to"),
+        on_delete=models.SET_NULL,
+        related_name="assigned_signalements",
+        null=True,
+        blank=True,
+        limit_choices_to={"groups__name": AGENTS_GROUP},
+    )
+    duplicate_of = models.ForeignKey(
+        "self",
+        verbose_name=_("duplicate of"),
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+        null=True,
+        blank=True,
+    )
     is_public = models.BooleanField(
         _("public"), default=True, help_text=_("Visible to everyone (moderation).")
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, editable=False)
+
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"],
+        cascade_delete_history=True,
+        # The public note of a status change is kept with the change itself.
+        history_change_reason_field=models.TextField(null=True),
+    )
 
     class Meta:
         verbose_name = _("signalement")
@@ -220,10 +257,71 @@ class Signalement(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.duplicate_of_id is not None and self.duplicate_of_id == self.pk:
+            raise ValidationError(
+                {
+                    "duplicate_of": ValidationError(
+                        _("A report cannot duplicate itself."), code="self"
+                    )
+                }
+            )
         if (self.latitude is None) != (self.longitude is None):
             missing = "longitude" if self.longitude is None else "latitude"
             message = _("Latitude and longitude go together: give both or neither.")
             raise ValidationError({missing: ValidationError(message, code="incomplete_location")})
+
+
+class Comment(models.Model):
+    """A public update on a report, or an internal note that only agents read."""
+
+    signalement = models.ForeignKey(
+        Signalement,
+        verbose_name=_("signalement"),
+        on_delete=models.CASCADE,
+        related_name="comments",
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("author"),
+        on_delete=models.SET_NULL,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    body = models.TextField(
+        _("text"),
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)],
+    )
+    author_role = models.CharField(
+        _("written as"),
+        max_length=20,
+        choices=[("reporter", _("Reporter")), ("agent", _("Agent"))],
+        help_text=_("Whether an agent or the reporter wrote it (shown to everyone)."),
+    )
+    is_internal = models.BooleanField(
+        _("internal note"), default=False, help_text=_("Internal notes are read by agents only.")
+    )
+    status = models.CharField(
+        _("status set"),
+        max_length=20,
+        choices=Status.choices,
+        null=True,
+        blank=True,
+        help_text=_("The status this update came with, when it is a status change's note."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("comment")
+        verbose_name_plural = _("comments")
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["signalement", "created_at", "id"], name="comment_report_idx")
+        ]
+
+    def __str__(self) -> str:
+        return Truncator(self.body).chars(60)
 
 
 def reference_to_pk(reference: str) -> int | None:

@@ -1,19 +1,24 @@
 """API representations. Each audience gets its own field set: private contact data is
 readable only through `SignalementSerializer`, which the views give to staff alone."""
 
+import re
 from copy import copy
 from datetime import UTC, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
 from django.db import models
+from django.db.models import Q
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from .models import Category, Signalement, fits_in_utc
+from .models import AGENTS_GROUP, Category, Comment, Signalement, Status, fits_in_utc
 
 PRIVATE_FIELDS = ("contact_name", "contact_email", "contact_phone")
+# Django's default username validator (ASCII letters, digits and @/./+/-/_).
+USERNAME_RE = re.compile(r"[\w.@+-]+")
 
 
 class StrictStringMixin:
@@ -70,14 +75,19 @@ class RoundingDecimalField(serializers.DecimalField):
         return super().validate_precision(value)
 
 
-class CategoryCodeField(serializers.SlugRelatedField):
-    """A category given by its code. Anything that is not a slug is refused before it
-    reaches the database (a NUL byte in a query parameter is a 500 on PostgreSQL)."""
+class SafeSlugRelatedField(serializers.SlugRelatedField):
+    """A related object named by a string key (category code, username). A value that
+    cannot be such a key is refused before it reaches the database (a NUL byte is a 500
+    on PostgreSQL)."""
+
+    def __init__(self, *, pattern: re.Pattern, **kwargs):
+        self.pattern = pattern
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        if not slug_re.fullmatch(data):
+        if not self.pattern.fullmatch(data):
             self.fail("does_not_exist", slug_name=self.slug_field, value=data)
         return super().to_internal_value(data)
 
@@ -137,12 +147,29 @@ class SignalementSerializer(ValidatedModelSerializer):
     reference = serializers.CharField(
         read_only=True, help_text="Human reference, e.g. SIG-2025-000123."
     )
-    category = CategoryCodeField(
+    category = SafeSlugRelatedField(
+        pattern=slug_re,
         slug_field="code",
         queryset=Category.objects.filter(is_active=True),
         required=False,
         allow_null=True,
         help_text="Code of an active category, e.g. `eclairage-public`.",
+    )
+    assigned_to = SafeSlugRelatedField(
+        pattern=USERNAME_RE,
+        slug_field="username",
+        queryset=get_user_model()
+        .objects.filter(Q(groups__name=AGENTS_GROUP) | Q(is_superuser=True))
+        .distinct(),
+        required=False,
+        allow_null=True,
+        help_text="Username of the agent in charge (agents only).",
+    )
+    duplicate_of = serializers.PrimaryKeyRelatedField(
+        queryset=Signalement.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Id of the report this one duplicates.",
     )
 
     class Meta:
@@ -161,6 +188,8 @@ class SignalementSerializer(ValidatedModelSerializer):
             "longitude",
             "address",
             *PRIVATE_FIELDS,
+            "assigned_to",
+            "duplicate_of",
             "is_public",
             "created_at",
             "updated_at",
@@ -178,16 +207,43 @@ class SignalementSerializer(ValidatedModelSerializer):
 
 
 class PublicSignalementSerializer(SignalementSerializer):
-    """What everyone else reads and writes: contact fields can be given on create but
-    are never returned; moderation fields are read-only (sent values are ignored)."""
+    """What everyone but agents reads and writes. Contact fields are written on create
+    (and by the reporter on their own report) but returned only to that reporter; triage
+    fields are read-only (values sent for them are ignored) and assignment is hidden."""
+
+    assigned_to = None
 
     class Meta(SignalementSerializer.Meta):
+        fields = [name for name in SignalementSerializer.Meta.fields if name != "assigned_to"]
         read_only_fields = [
             *SignalementSerializer.Meta.read_only_fields,
             "priority",
             "is_public",
+            "duplicate_of",
         ]
-        extra_kwargs = {
-            **SignalementSerializer.Meta.extra_kwargs,
-            **{name: {"write_only": True} for name in PRIVATE_FIELDS},
-        }
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        user = request.user if request else None
+        if not (user and user.is_authenticated and instance.reporter_id == user.pk):
+            for name in PRIVATE_FIELDS:
+                data.pop(name, None)
+        return data
+
+
+class TransitionSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices, help_text="The new status.")
+    note = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=4000,
+        help_text="Optional public note, shown with the status change.",
+    )
+
+
+class CommentSerializer(ValidatedModelSerializer):
+    class Meta:
+        model = Comment
+        fields = ["id", "body", "is_internal", "status", "author_role", "created_at"]
+        read_only_fields = ["id", "status", "author_role", "created_at"]

@@ -4,7 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import TRANSITIONS, Signalement, Status
+from . import notifications
+from .models import TRANSITIONS, Comment, Signalement, Status
 
 
 class TransitionNotAllowed(Exception):
@@ -25,17 +26,47 @@ class TransitionNotAllowed(Exception):
         )
 
 
-def transition(*, signalement: Signalement, to_status: str) -> Signalement:
+def transition(*, signalement: Signalement, to_status: str, by=None, note: str = "") -> Signalement:
     """Move a report to `to_status` if the workflow allows it, and return it.
 
     The row is locked for the length of the transaction, so two simultaneous
     transitions of one report serialize: the second one sees the first one's result.
+    The change is recorded in the history (by `by`), a non-empty `note` becomes a public
+    update, and the reporter is notified by email once the transaction has committed.
     """
     with transaction.atomic():
         locked = Signalement.objects.select_for_update().get(pk=signalement.pk)
         if to_status not in TRANSITIONS[locked.status]:
             raise TransitionNotAllowed(locked, to_status)
+        from_status = locked.status
         locked.status = to_status
         locked.resolved_at = timezone.now() if to_status == Status.RESOLVED else None
+        if by is not None:
+            locked._history_user = by
+        locked._change_reason = note
         locked.save(update_fields=["status", "resolved_at", "updated_at"])
+        if note:
+            Comment.objects.create(
+                signalement=locked,
+                author=by,
+                author_role="agent",
+                body=note,
+                status=to_status,
+            )
+        transaction.on_commit(
+            lambda: notifications.status_changed(locked, from_status=from_status, note=note)
+        )
     return locked
+
+
+def add_comment(
+    *, signalement: Signalement, author, body: str, is_internal: bool, as_agent: bool
+) -> Comment:
+    """A public update or (agents only, checked by the caller) an internal note."""
+    return Comment.objects.create(
+        signalement=signalement,
+        author=author,
+        author_role="agent" if as_agent else "reporter",
+        body=body,
+        is_internal=is_internal,
+    )

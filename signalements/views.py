@@ -1,16 +1,37 @@
 """REST API views: thin viewsets; scoping in `get_queryset`, rules elsewhere."""
 
-from django.db.models import ProtectedError
+from django.contrib.auth import authenticate
+from django.db.models import ProtectedError, Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from . import history, services
 from .filters import CategoryFilter, SignalementFilter
-from .models import Category, Signalement
-from .permissions import IsStaffOrReadOnly, SignalementPermission, is_staff
-from .serializers import CategorySerializer, PublicSignalementSerializer, SignalementSerializer
-from .throttling import AnonymousCreateThrottle
+from .models import Category, Comment, Signalement
+from .permissions import (
+    IsAdminOrReadOnly,
+    IsAgent,
+    Role,
+    SignalementPermission,
+    is_agent,
+    is_owner,
+    role_of,
+)
+from .serializers import (
+    CategorySerializer,
+    CommentSerializer,
+    PublicSignalementSerializer,
+    SignalementSerializer,
+    TransitionSerializer,
+)
+from .throttling import AnonymousCreateThrottle, LoginThrottle, UserWriteThrottle
 
 
 class Conflict(exceptions.APIException):
@@ -44,46 +65,151 @@ PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page", actions=["list"])
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page_size", actions=["list"])
 @extend_schema_view(
-    list=extend_schema(summary="List reports (public ones, or all for staff)"),
+    list=extend_schema(summary="List reports: public ones, your own, or all for agents"),
     create=extend_schema(summary="Create a report (open to anonymous clients)"),
     retrieve=extend_schema(summary="Read a report"),
-    update=extend_schema(summary="Replace a report's editable fields (staff)"),
-    partial_update=extend_schema(summary="Change some of a report's fields (staff)"),
-    destroy=extend_schema(summary="Delete a report (staff)"),
+    update=extend_schema(
+        summary="Replace a report's editable fields (agents; its reporter while new)"
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a report's fields (agents; its reporter while new)"
+    ),
+    destroy=extend_schema(summary="Delete a report (admins)"),
 )
 class SignalementViewSet(viewsets.ModelViewSet):
-    """Incident reports. Anonymous clients create reports and read public ones; staff
-    read everything, including private contact fields, and edit or delete."""
+    """Incident reports. Anyone creates reports and reads public ones; reporters also
+    read and (while `new`) edit their own; agents read and triage everything; admins
+    delete."""
 
-    queryset = Signalement.objects.select_related("category")
+    queryset = Signalement.objects.select_related("category", "assigned_to")
     serializer_class = SignalementSerializer
     filterset_class = SignalementFilter
     permission_classes = [SignalementPermission]
-    throttle_classes = [AnonymousCreateThrottle]
+    throttle_classes = [AnonymousCreateThrottle, UserWriteThrottle]
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        if not is_staff(self.request.user):
-            queryset = queryset.filter(is_public=True)
-        return queryset
+        user = self.request.user
+        if is_agent(user):
+            return queryset
+        if user.is_authenticated:
+            return queryset.filter(Q(is_public=True) | Q(reporter=user))
+        return queryset.filter(is_public=True)
 
     def get_serializer_class(self):
-        # The schema documents the full representation; at run time only staff get it.
-        if getattr(self, "swagger_fake_view", False) or is_staff(self.request.user):
+        # The schema documents the full representation; at run time only agents get it.
+        if getattr(self, "swagger_fake_view", False) or is_agent(self.request.user):
             return SignalementSerializer
         return PublicSignalementSerializer
+
+    def perform_create(self, serializer):
+        user = self.request.user
+        serializer.save(reporter=user if user.is_authenticated else None)
+
+    @extend_schema(
+        operation_id="signalements_transition",
+        summary="Move a report through the workflow (agents)",
+        request=TransitionSerializer,
+        responses={
+            200: SignalementSerializer,
+            409: OpenApiResponse(
+                ConflictErrorSerializer,
+                description="The workflow does not allow this move; the detail names "
+                "the allowed next statuses.",
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsAgent])
+    def transition(self, request, pk=None):
+        signalement = self.get_object()
+        payload = TransitionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            signalement = services.transition(
+                signalement=signalement,
+                to_status=payload.validated_data["status"],
+                by=request.user,
+                note=payload.validated_data.get("note", ""),
+            )
+        except services.TransitionNotAllowed as refused:
+            raise Conflict(str(refused), code="transition_not_allowed") from None
+        return Response(self.get_serializer(signalement).data)
+
+    @extend_schema(
+        operation_id="signalements_history",
+        summary="A report's history: who changed what, when",
+        description="Agents see every change; everyone else sees the status changes "
+        "and their public notes.",
+        responses=history.HistoryEntrySerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def history(self, request, pk=None):
+        signalement = self.get_object()
+        entries = history.entries_for(signalement, full=is_agent(request.user))
+        return Response(history.HistoryEntrySerializer(entries, many=True).data)
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="signalements_comments_list",
+        summary="A report's public updates (and, for agents, internal notes)",
+        responses=CommentSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="signalements_comments_create",
+        summary="Add a public update (reporter on their report, agents) or an internal "
+        "note (agents)",
+        request=CommentSerializer,
+        responses={201: CommentSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        pagination_class=None,
+        filterset_class=None,
+        serializer_class=CommentSerializer,
+    )
+    def comments(self, request, pk=None):
+        signalement = self.get_object()
+        agent = is_agent(request.user)
+        if request.method == "GET":
+            comments = Comment.objects.filter(signalement=signalement)
+            if not agent:
+                comments = comments.filter(is_internal=False)
+            return Response(CommentSerializer(comments, many=True).data)
+
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        if not (agent or is_owner(request.user, signalement)):
+            raise exceptions.PermissionDenied(
+                "Only agents and the report's reporter may comment on it."
+            )
+        serializer = CommentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if serializer.validated_data.get("is_internal") and not agent:
+            raise serializers.ValidationError(
+                {"is_internal": ["Only agents may write internal notes."]}, code="agents_only"
+            )
+        comment = services.add_comment(
+            signalement=signalement,
+            author=request.user,
+            body=serializer.validated_data["body"],
+            is_internal=serializer.validated_data.get("is_internal", False),
+            as_agent=agent,
+        )
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page", actions=["list"])
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page_size", actions=["list"])
 @extend_schema_view(
-    list=extend_schema(summary="List categories (active ones, or all for staff)"),
-    create=extend_schema(summary="Create a category (staff)"),
+    list=extend_schema(summary="List categories (active ones, or all for agents)"),
+    create=extend_schema(summary="Create a category (admins)"),
     retrieve=extend_schema(summary="Read a category"),
-    update=extend_schema(summary="Replace a category (staff)"),
-    partial_update=extend_schema(summary="Change some of a category's fields (staff)"),
+    update=extend_schema(summary="Replace a category (admins)"),
+    partial_update=extend_schema(summary="Change some of a category's fields (admins)"),
     destroy=extend_schema(
-        summary="Delete a category that no report uses (staff)",
+        summary="Delete a category that no report uses (admins)",
         responses={
             204: None,
             409: OpenApiResponse(
@@ -98,13 +224,13 @@ class CategoryViewSet(viewsets.ModelViewSet):
     queryset = Category.objects.all()
     serializer_class = CategorySerializer
     filterset_class = CategoryFilter
-    permission_classes = [IsStaffOrReadOnly]
+    permission_classes = [IsAdminOrReadOnly]
     lookup_field = "code"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        if not is_staff(self.request.user):
+        if not is_agent(self.request.user):
             queryset = queryset.filter(is_active=True)
         return queryset
 
@@ -116,3 +242,93 @@ class CategoryViewSet(viewsets.ModelViewSet):
                 "Reports use this category: deactivate it (is_active=false) instead.",
                 code="category_in_use",
             ) from None
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
+
+    def validate(self, attrs):
+        user = authenticate(
+            request=self.context.get("request"),
+            username=attrs["username"],
+            password=attrs["password"],
+        )
+        if user is None or not user.is_active:
+            raise serializers.ValidationError(
+                "Unable to log in with the credentials provided.", code="invalid_credentials"
+            )
+        return {"user": user}
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField(allow_blank=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+@extend_validation_errors(["invalid_credentials"], field_name="non_field_errors", methods=["post"])
+class AuthTokenView(APIView):
+    """API tokens: exchange a username and password for a token; revoke it."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    def get_permissions(self):
+        if self.request.method == "DELETE":
+            return [IsAuthenticated()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        if self.request.method == "DELETE":
+            return []
+        return super().get_throttles()
+
+    @extend_schema(
+        operation_id="auth_token_create",
+        summary="Get an API token for a username and password",
+        request=TokenRequestSerializer,
+        responses={200: TokenSerializer},
+    )
+    def post(self, request):
+        payload = TokenRequestSerializer(data=request.data, context={"request": request._request})
+        payload.is_valid(raise_exception=True)
+        token, _ = Token.objects.get_or_create(user=payload.validated_data["user"])
+        return Response({"token": token.key})
+
+    @extend_schema(
+        operation_id="auth_token_destroy",
+        summary="Revoke your API token",
+        request=None,
+        responses={204: None},
+    )
+    def delete(self, request):
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    """Who the credentials belong to, and their role."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="me_retrieve", summary="Who am I?", responses=MeSerializer)
+    def get(self, request):
+        user = request.user
+        return Response(
+            MeSerializer(
+                {
+                    "id": user.pk,
+                    "username": user.get_username(),
+                    "email": user.email,
+                    "role": role_of(user),
+                }
+            ).data
+        )

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
+    "rest_framework.authtoken",
+    "simple_history",
     "signalements",
 ]
 
@@ -53,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Records who made each change in the report history.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -140,6 +144,13 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Email (status notifications to reporters) ---------------------------------------
+# Printed to the console by default; e.g. EMAIL_URL=smtp+tls://user:password@smtp.example.org:587
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Signalements <noreply@localhost>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
 # --- Logging: everything to stderr, the process manager collects it -----------------
 LOGGING = {
     "version": 1,
@@ -150,11 +161,14 @@ LOGGING = {
 
 # --- Django REST Framework ------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an unauthenticated request gets `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["signalements.throttling.UserWriteThrottle"],
     # The API speaks JSON: one request content type per operation, so generated
     # clients get one body parameter (openapi-python-client issue #1451).
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -170,6 +184,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         # Anonymous creates per client IP; an empty value disables the limit.
         "anon_create": env.str("THROTTLE_ANON_CREATE", default="100/hour") or None,
+        # Writes per logged-in user, and login attempts per IP.
+        "user_write": env.str("THROTTLE_USER_WRITE", default="1000/hour") or None,
+        "login": env.str("THROTTLE_LOGIN", default="10/minute") or None,
     },
     # Number of reverse proxies in front of the app, so that throttling sees the
     # client's address in X-Forwarded-For rather than the proxy's.

@@ -1,6 +1,9 @@
 import pytest
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from rest_framework.test import APIClient
+
+from signalements.models import AGENTS_GROUP
 
 from .factories import UserFactory
 
@@ -29,19 +32,39 @@ def api_client():
 
 
 @pytest.fixture
-def staff_user(db):
-    return UserFactory(username="agent", is_staff=True)
+def agent_user(db):
+    user = UserFactory(username="agent", is_staff=True)
+    user.groups.add(Group.objects.get(name=AGENTS_GROUP))
+    return user
 
 
 @pytest.fixture
-def staff_client(staff_user):
+def agent_client(agent_user):
     client = APIClient()
-    client.force_authenticate(staff_user)
+    client.force_authenticate(agent_user)
     return client
 
 
 @pytest.fixture
-def user_client(db):
+def superuser(db):
+    return UserFactory(username="chef", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def superuser_client(superuser):
     client = APIClient()
-    client.force_authenticate(UserFactory(username="citizen"))
+    client.force_authenticate(superuser)
+    return client
+
+
+@pytest.fixture
+def reporter(db):
+    return UserFactory(username="citizen")
+
+
+@pytest.fixture
+def user_client(reporter):
+    """A logged-in reporter."""
+    client = APIClient()
+    client.force_authenticate(reporter)
     return client

@@ -28,13 +28,13 @@ def test_anyone_lists_the_active_categories(api_client):
     }
 
 
-def test_staff_also_see_inactive_categories_and_can_filter(staff_client):
+def test_staff_also_see_inactive_categories_and_can_filter(agent_client):
     CategoryFactory(code="voirie")
     CategoryFactory(code="ancienne", is_active=False)
 
-    all_codes = [c["code"] for c in staff_client.get(LIST_URL).json()["results"]]
+    all_codes = [c["code"] for c in agent_client.get(LIST_URL).json()["results"]]
     inactive = [
-        c["code"] for c in staff_client.get(LIST_URL, {"is_active": "false"}).json()["results"]
+        c["code"] for c in agent_client.get(LIST_URL, {"is_active": "false"}).json()["results"]
     ]
 
     assert sorted(all_codes) == ["ancienne", "voirie"]
@@ -56,18 +56,18 @@ def test_an_inactive_category_is_a_404_for_the_public(api_client):
     assert api_client.get(reverse("category-detail", args=["ancienne"])).status_code == 404
 
 
-def test_staff_create_update_and_delete_a_category(staff_client):
-    created = staff_client.post(
+def test_an_admin_creates_updates_and_deletes_a_category(superuser_client):
+    created = superuser_client.post(
         LIST_URL, {"code": "graffitis", "name": "Graffitis", "group": "Propreté"}, format="json"
     )
     assert created.status_code == 201, created.json()
 
     url = reverse("category-detail", args=["graffitis"])
-    updated = staff_client.patch(url, {"is_active": False}, format="json")
+    updated = superuser_client.patch(url, {"is_active": False}, format="json")
     assert updated.status_code == 200
     assert Category.objects.get(code="graffitis").is_active is False
 
-    assert staff_client.delete(url).status_code == 204
+    assert superuser_client.delete(url).status_code == 204
     assert not Category.objects.filter(code="graffitis").exists()
 
 
@@ -82,20 +82,20 @@ def test_staff_create_update_and_delete_a_category(staff_client):
         ({"code": "nouvelle"}, "name"),
     ],
 )
-def test_an_invalid_category_is_a_400_naming_the_field(staff_client, payload, attr):
+def test_an_invalid_category_is_a_400_naming_the_field(superuser_client, payload, attr):
     CategoryFactory(code="voirie")
 
-    response = staff_client.post(LIST_URL, payload, format="json")
+    response = superuser_client.post(LIST_URL, payload, format="json")
 
     assert response.status_code == 400
     assert attr in {error["attr"] for error in response.json()["errors"]}
     assert Category.objects.count() == 1
 
 
-def test_a_category_in_use_cannot_be_deleted(staff_client):
+def test_a_category_in_use_cannot_be_deleted(superuser_client):
     report = SignalementFactory(category=CategoryFactory(code="voirie"))
 
-    response = staff_client.delete(reverse("category-detail", args=["voirie"]))
+    response = superuser_client.delete(reverse("category-detail", args=["voirie"]))
 
     assert response.status_code == 409
     assert response.json()["errors"][0]["code"] == "category_in_use"
@@ -103,7 +103,7 @@ def test_a_category_in_use_cannot_be_deleted(staff_client):
     assert report.category.code == "voirie"
 
 
-def test_the_public_cannot_manage_categories(api_client, user_client):
+def test_only_admins_manage_categories(api_client, user_client, agent_client):
     CategoryFactory(code="voirie")
     url = reverse("category-detail", args=["voirie"])
 
@@ -111,4 +111,6 @@ def test_the_public_cannot_manage_categories(api_client, user_client):
     assert user_client.post(LIST_URL, {"code": "x", "name": "X"}, format="json").status_code == 403
     assert user_client.patch(url, {"name": "Renommée"}, format="json").status_code == 403
     assert user_client.delete(url).status_code == 403
+    assert agent_client.post(LIST_URL, {"code": "x", "name": "X"}, format="json").status_code == 403
+    assert agent_client.delete(url).status_code == 403
     assert Category.objects.get(code="voirie").name != "Renommée"

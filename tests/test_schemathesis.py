@@ -76,6 +76,11 @@ EXPECTED_OPERATIONS = {
         "/api/categories/{code}/": ["GET", "PUT", "PATCH", "DELETE"],
         "/api/signalements/": ["GET", "POST"],
         "/api/signalements/{id}/": ["GET", "PUT", "PATCH", "DELETE"],
+        "/api/signalements/{id}/transition/": ["POST"],
+        "/api/signalements/{id}/history/": ["GET"],
+        "/api/signalements/{id}/comments/": ["GET", "POST"],
+        "/api/auth/token/": ["POST", "DELETE"],
+        "/api/me/": ["GET"],
     }.items()
     for method in methods
 }

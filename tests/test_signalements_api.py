@@ -87,23 +87,23 @@ def test_contact_fields_are_hidden_from_a_logged_in_non_staff_user(user_client):
     assert PRIVATE_FIELDS.isdisjoint(detail)
 
 
-def test_staff_see_contact_fields(staff_client):
+def test_staff_see_contact_fields(agent_client):
     signalement = SignalementFactory()
 
-    detail = staff_client.get(detail_url(signalement)).json()
+    detail = agent_client.get(detail_url(signalement)).json()
 
     assert detail["contact_email"] == "camille@example.org"
     assert detail["contact_phone"] == "06 12 34 56 78"
 
 
-def test_a_hidden_report_is_a_404_for_the_public_and_visible_to_staff(api_client, staff_client):
+def test_a_hidden_report_is_a_404_for_the_public_and_visible_to_staff(api_client, agent_client):
     hidden = SignalementFactory(is_public=False)
     SignalementFactory()
 
     assert api_client.get(detail_url(hidden)).status_code == 404
     assert api_client.get(LIST_URL).json()["count"] == 1
-    assert staff_client.get(detail_url(hidden)).status_code == 200
-    assert staff_client.get(LIST_URL).json()["count"] == 2
+    assert agent_client.get(detail_url(hidden)).status_code == 200
+    assert agent_client.get(LIST_URL).json()["count"] == 2
 
 
 @pytest.mark.parametrize(
@@ -135,20 +135,20 @@ def test_server_fields_sent_by_an_anonymous_client_are_ignored(api_client, field
     assert stored.created_at > timezone.now() - dt.timedelta(minutes=1)
 
 
-def test_staff_cannot_set_the_status_by_a_plain_write(staff_client):
+def test_staff_cannot_set_the_status_by_a_plain_write(agent_client):
     signalement = SignalementFactory()
 
-    response = staff_client.patch(detail_url(signalement), {"status": "resolved"}, format="json")
+    response = agent_client.patch(detail_url(signalement), {"status": "resolved"}, format="json")
 
     assert response.status_code == 200
     signalement.refresh_from_db()
     assert signalement.status == "new"
 
 
-def test_staff_update_a_report(staff_client):
+def test_staff_update_a_report(agent_client):
     signalement = SignalementFactory(priority="normal")
 
-    response = staff_client.patch(
+    response = agent_client.patch(
         detail_url(signalement),
         {"priority": "urgent", "is_public": False, "title": "Lampadaire cassé"},
         format="json",
@@ -163,10 +163,10 @@ def test_staff_update_a_report(staff_client):
     )
 
 
-def test_staff_replace_a_report_with_put(staff_client):
+def test_staff_replace_a_report_with_put(agent_client):
     signalement = SignalementFactory()
 
-    response = staff_client.put(
+    response = agent_client.put(
         detail_url(signalement), valid_payload(description="Remplacée"), format="json"
     )
 
@@ -175,10 +175,10 @@ def test_staff_replace_a_report_with_put(staff_client):
     assert signalement.description == "Remplacée"
 
 
-def test_staff_delete_a_report(staff_client):
+def test_an_admin_deletes_a_report(superuser_client):
     signalement = SignalementFactory()
 
-    response = staff_client.delete(detail_url(signalement))
+    response = superuser_client.delete(detail_url(signalement))
 
     assert response.status_code == 204
     assert not Signalement.objects.filter(pk=signalement.pk).exists()
@@ -191,7 +191,7 @@ def test_an_anonymous_client_cannot_change_or_delete_a_report(api_client):
     delete = api_client.delete(detail_url(signalement))
 
     assert patch.status_code == 401
-    assert patch["WWW-Authenticate"].startswith("Basic")
+    assert patch["WWW-Authenticate"] == "Token"
     assert patch.json()["errors"][0]["code"] == "not_authenticated"
     assert delete.status_code == 401
     signalement.refresh_from_db()
@@ -228,8 +228,8 @@ def test_an_unknown_api_url_is_a_json_404_when_debug_is_off(client):
     assert response.json()["errors"][0]["code"] == "not_found"
 
 
-def test_a_wrong_method_is_a_json_405(staff_client):
-    response = staff_client.put(LIST_URL, valid_payload(), format="json")
+def test_a_wrong_method_is_a_json_405(agent_client):
+    response = agent_client.put(LIST_URL, valid_payload(), format="json")
 
     assert response.status_code == 405
     assert response.json()["errors"][0]["code"] == "method_not_allowed"

@@ -142,10 +142,10 @@ def test_a_lone_surrogate_in_json_is_a_400(client):
     assert not Signalement.objects.exists()
 
 
-def test_a_partial_update_removing_one_coordinate_is_refused(staff_client):
+def test_a_partial_update_removing_one_coordinate_is_refused(agent_client):
     signalement = SignalementFactory()
 
-    response = staff_client.patch(
+    response = agent_client.patch(
         reverse("signalement-detail", args=[signalement.pk]), {"latitude": None}, format="json"
     )
 
