@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from signalements.models import Category, Signalement
+from signalements.permissions import role_of
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +20,21 @@ def test_demo_data_loads_once_and_prints_the_admin_login():
     assert Signalement.objects.count() == 50
     assert Signalement.objects.filter(latitude__isnull=False).count() == 50
     assert len(set(Signalement.objects.values_list("status", flat=True))) == 5
-    admin = get_user_model().objects.get(username="admin")
+    users = get_user_model().objects
+    admin, agent, reporter = (users.get(username=name) for name in ("admin", "agent", "habitant"))
     assert admin.is_superuser and admin.check_password("signalements")
-    assert "username=admin  password=signalements" in first.getvalue()
+    assert (
+        role_of(agent) == "agent"
+        and agent.is_staff
+        and agent.has_perm("signalements.change_signalement")
+    )
+    assert role_of(reporter) == "reporter" and not reporter.is_staff
+    assert Signalement.objects.filter(reporter=reporter).exists()
+    for line in [
+        "Demo admin: username=admin  password=signalements",
+        "Demo agent: username=agent  password=signalements",
+        "Demo reporter: username=habitant  password=signalements",
+    ]:
+        assert line in first.getvalue()
+        assert line in second.getvalue()
     assert "none added" in second.getvalue()
-    assert "password=signalements" in second.getvalue()

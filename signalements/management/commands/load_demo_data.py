@@ -1,7 +1,8 @@
-"""Demo data for `make run`: categories, ~50 reports in Rennes, and a demo admin.
+"""Demo data for `make run`: categories, ~50 reports in Rennes, and three demo
+accounts (an admin, an agent, a reporter).
 
-Safe to run again: categories and the admin account are updated in place, reports are
-only created when there are none yet.
+Safe to run again: categories and accounts are updated in place, reports are only
+created when there are none yet.
 """
 
 import random
@@ -9,11 +10,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from signalements.models import Category, Priority, Signalement, Status
+from signalements.models import AGENTS_GROUP, Category, Priority, Signalement, Status
 from signalements.services import transition
 
 CATEGORIES = [
@@ -202,17 +204,28 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--reports", type=int, default=50, help="Reports to create.")
-        parser.add_argument("--admin-username", default="admin")
-        parser.add_argument("--admin-password", default="signalements")
+        parser.add_argument(
+            "--password", default="signalements", help="Password of new demo accounts."
+        )
 
     @transaction.atomic
     def handle(self, *args, **options):
+        password = options["password"]
         categories = self.load_categories()
+        admin = self.ensure_user("admin", password, is_superuser=True)
+        agent = self.ensure_user("agent", password)
+        self.make_agent(agent)
+        reporter = self.ensure_user("habitant", password)
         if Signalement.objects.exists():
             self.stdout.write("Reports already present: none added.")
         else:
-            self.load_reports(categories, options["reports"])
-        self.ensure_admin(options["admin_username"], options["admin_password"])
+            self.load_reports(categories, options["reports"], agent=agent, reporter=reporter)
+        for user, role in [(admin, "admin"), (agent, "agent"), (reporter, "reporter")]:
+            shown = password if user.check_password(password) else "(changed since the demo set it)"
+            self.stdout.write(
+                self.style.SUCCESS(f"Demo {role}: username={user.username}  password={shown}")
+            )
+        self.stdout.write("Admin site: http://127.0.0.1:8000/admin/ (admin and agent)")
 
     def load_categories(self) -> dict[str, Category]:
         categories = {}
@@ -223,7 +236,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(categories)} categories ready.")
         return categories
 
-    def load_reports(self, categories: dict[str, Category], count: int) -> None:
+    def load_reports(self, categories: dict[str, Category], count: int, *, agent, reporter) -> None:
         rng = random.Random(2025)  # the same demo data on every machine
         now = timezone.now()
         statuses = list(STATUS_WEIGHTS)
@@ -236,6 +249,7 @@ class Command(BaseCommand):
             date = now - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440))
             name = rng.choice(NAMES)
             status = rng.choices(statuses, weights)[0]
+            mine = rng.random() < 0.2  # some reports belong to the demo reporter
             signalement = Signalement.objects.create(
                 title=title,
                 description=description,
@@ -249,26 +263,44 @@ class Command(BaseCommand):
                 contact_name=name,
                 contact_email=f"{name.split()[0].lower()}@example.org",
                 contact_phone=f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+                reporter=reporter if mine else None,
+                assigned_to=agent if status != Status.NEW else None,
             )
-            self.follow_workflow(signalement, PATH_TO[status])
+            self.follow_workflow(signalement, PATH_TO[status], agent)
         self.stdout.write(f"{count} demo reports created.")
 
-    def follow_workflow(self, signalement: Signalement, path: list[Status]) -> None:
+    def follow_workflow(self, signalement: Signalement, path: list[Status], agent) -> None:
         for to_status in path:
-            signalement = transition(signalement=signalement, to_status=to_status)
+            signalement = transition(signalement=signalement, to_status=to_status, by=agent)
 
-    def ensure_admin(self, username: str, password: str) -> None:
+    def ensure_user(self, username: str, password: str, *, is_superuser: bool = False):
         User = get_user_model()
         user, created = User.objects.get_or_create(
             username=username, defaults={"email": f"{username}@example.org"}
         )
         if created:
-            user.is_staff = user.is_superuser = True
+            user.is_staff = user.is_superuser = is_superuser
             user.set_password(password)
             user.save()
-        shown = password if user.check_password(password) else "(changed since the demo set it)"
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo admin: http://127.0.0.1:8000/admin/  username={username}  password={shown}"
+        return user
+
+    def make_agent(self, user) -> None:
+        """Agents work in the admin too: staff status and the permissions they need."""
+        group, _ = Group.objects.get_or_create(name=AGENTS_GROUP)
+        group.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label="signalements",
+                codename__in=[
+                    "view_signalement",
+                    "change_signalement",
+                    "view_historicalsignalement",
+                    "view_comment",
+                    "add_comment",
+                    "view_category",
+                ],
             )
         )
+        user.groups.add(group)
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
