@@ -101,7 +101,14 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://signalements")}
+# Throttle counters live in the cache. The default is per process; several workers or
+# machines need a shared one: REDIS_URL=redis://host:6379/1, or any CACHE_URL
+# (e.g. dbcache://signalements_cache after `manage.py createcachetable`).
+CACHES = {
+    "default": env.cache_url(
+        "CACHE_URL", default=env.str("REDIS_URL", default="") or "locmemcache://signalements"
+    )
+}
 
 # --- Authentication -------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["signalements.backends.ModelBackend"]
