@@ -26,13 +26,16 @@ class TransitionNotAllowed(Exception):
         )
 
 
-def transition(*, signalement: Signalement, to_status: str, by=None, note: str = "") -> Signalement:
+def transition(
+    *, signalement: Signalement, to_status: str, by=None, note: str = "", notify: bool = True
+) -> Signalement:
     """Move a report to `to_status` if the workflow allows it, and return it.
 
     The row is locked for the length of the transaction, so two simultaneous
     transitions of one report serialize: the second one sees the first one's result.
     The change is recorded in the history (by `by`), a non-empty `note` becomes a public
-    update, and the reporter is notified by email once the transaction has committed.
+    update, and (unless `notify` is false, e.g. for imports) the reporter is notified by
+    email once the transaction has committed.
     """
     with transaction.atomic():
         locked = Signalement.objects.select_for_update().get(pk=signalement.pk)
@@ -53,9 +56,10 @@ def transition(*, signalement: Signalement, to_status: str, by=None, note: str =
                 body=note,
                 status=to_status,
             )
-        transaction.on_commit(
-            lambda: notifications.status_changed(locked, from_status=from_status, note=note)
-        )
+        if notify:
+            transaction.on_commit(
+                lambda: notifications.status_changed(locked, from_status=from_status, note=note)
+            )
     return locked
 
 

@@ -10,10 +10,11 @@ from signalements.permissions import role_of
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_data_loads_once_and_prints_the_admin_login():
+def test_demo_data_loads_once_and_prints_the_logins(mailoutbox, django_capture_on_commit_callbacks):
     first, second = StringIO(), StringIO()
 
-    call_command("load_demo_data", stdout=first)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("load_demo_data", stdout=first)
     call_command("load_demo_data", stdout=second)
 
     assert Category.objects.count() == 7
@@ -38,3 +39,7 @@ def test_demo_data_loads_once_and_prints_the_admin_login():
         assert line in first.getvalue()
         assert line in second.getvalue()
     assert "none added" in second.getvalue()
+    assert mailoutbox == []  # the demo's status changes email nobody
+    assert all(
+        email.isascii() for email in Signalement.objects.values_list("contact_email", flat=True)
+    )

@@ -6,6 +6,7 @@ created when there are none yet.
 """
 
 import random
+import unicodedata
 from datetime import timedelta
 from decimal import Decimal
 
@@ -199,6 +200,12 @@ STATUS_WEIGHTS = {
 }
 
 
+def ascii_slug(text: str) -> str:
+    """ "Inès" -> "ines", for demo email addresses."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return decomposed.encode("ascii", "ignore").decode().lower()
+
+
 class Command(BaseCommand):
     help = "Load demo categories, ~50 reports in Rennes and a demo admin (idempotent)."
 
@@ -261,7 +268,7 @@ class Command(BaseCommand):
                 longitude=Decimal(longitude) - jitter,
                 address=address,
                 contact_name=name,
-                contact_email=f"{name.split()[0].lower()}@example.org",
+                contact_email=f"{ascii_slug(name.split()[0])}@example.org",
                 contact_phone=f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
                 reporter=reporter if mine else None,
                 assigned_to=agent if status != Status.NEW else None,
@@ -271,7 +278,9 @@ class Command(BaseCommand):
 
     def follow_workflow(self, signalement: Signalement, path: list[Status], agent) -> None:
         for to_status in path:
-            signalement = transition(signalement=signalement, to_status=to_status, by=agent)
+            signalement = transition(
+                signalement=signalement, to_status=to_status, by=agent, notify=False
+            )
 
     def ensure_user(self, username: str, password: str, *, is_superuser: bool = False):
         User = get_user_model()
