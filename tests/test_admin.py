@@ -152,3 +152,24 @@ def test_resolving_in_bulk_sets_resolved_at(admin_client):
     report.refresh_from_db()
     assert report.status == "resolved"
     assert report.resolved_at is not None
+
+
+def test_an_agent_works_in_the_admin_with_the_groups_permissions(client, agent_user):
+    report = SignalementFactory(status="new")
+    client.force_login(agent_user)
+
+    assert client.get(CHANGELIST).status_code == 200
+    assert (
+        client.get(reverse("admin:signalements_signalement_change", args=[report.pk])).status_code
+        == 200
+    )
+    client.post(CHANGELIST, {"action": "mark_acknowledged", "_selected_action": [report.pk]})
+
+    report.refresh_from_db()
+    assert report.status == "acknowledged"
+    # Deleting and managing categories stay with admins.
+    assert (
+        client.get(reverse("admin:signalements_signalement_delete", args=[report.pk])).status_code
+        == 403
+    )
+    assert client.get(reverse("admin:signalements_category_add")).status_code == 403

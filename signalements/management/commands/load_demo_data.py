@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -294,22 +294,9 @@ class Command(BaseCommand):
         return user
 
     def make_agent(self, user) -> None:
-        """Agents work in the admin too: staff status and the permissions they need."""
-        group, _ = Group.objects.get_or_create(name=AGENTS_GROUP)
-        group.permissions.set(
-            Permission.objects.filter(
-                content_type__app_label="signalements",
-                codename__in=[
-                    "view_signalement",
-                    "change_signalement",
-                    "view_historicalsignalement",
-                    "view_comment",
-                    "add_comment",
-                    "view_category",
-                ],
-            )
-        )
-        user.groups.add(group)
+        """Agents work in the admin too: staff status, and the group (whose admin
+        permissions a migration grants)."""
+        user.groups.add(Group.objects.get(name=AGENTS_GROUP))
         if not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
