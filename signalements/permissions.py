@@ -74,6 +74,25 @@ class SignalementPermission(permissions.BasePermission):
         return is_owner(request.user, obj) and obj.status == Status.NEW
 
 
+class CommentPermission(permissions.BasePermission):
+    """Anyone reads the comments of a report they can see; its reporter (at any status)
+    and agents write them. Internal notes are for agents: checked by the view."""
+
+    @staticmethod
+    def allows_anonymous(method: str, view) -> bool:
+        return method in permissions.SAFE_METHODS
+
+    def has_permission(self, request, view):
+        return self.allows_anonymous(request.method, view) or request.user.is_authenticated
+
+    def has_object_permission(self, request, view, obj):
+        return (
+            request.method in permissions.SAFE_METHODS
+            or is_agent(request.user)
+            or is_owner(request.user, obj)
+        )
+
+
 class IsAgent(permissions.BasePermission):
     def has_permission(self, request, view):
         return is_agent(request.user)

@@ -212,6 +212,7 @@ class PublicSignalementSerializer(SignalementSerializer):
     fields are read-only (values sent for them are ignored) and assignment is hidden."""
 
     assigned_to = None
+    duplicate_of = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta(SignalementSerializer.Meta):
         fields = [name for name in SignalementSerializer.Meta.fields if name != "assigned_to"]
@@ -219,7 +220,6 @@ class PublicSignalementSerializer(SignalementSerializer):
             *SignalementSerializer.Meta.read_only_fields,
             "priority",
             "is_public",
-            "duplicate_of",
         ]
 
     def to_representation(self, instance):

@@ -16,12 +16,12 @@ from . import history, services
 from .filters import CategoryFilter, SignalementFilter
 from .models import Category, Comment, Signalement
 from .permissions import (
+    CommentPermission,
     IsAdminOrReadOnly,
     IsAgent,
     Role,
     SignalementPermission,
     is_agent,
-    is_owner,
     role_of,
 )
 from .serializers import (
@@ -168,6 +168,7 @@ class SignalementViewSet(viewsets.ModelViewSet):
         pagination_class=None,
         filterset_class=None,
         serializer_class=CommentSerializer,
+        permission_classes=[CommentPermission],
     )
     def comments(self, request, pk=None):
         signalement = self.get_object()
@@ -178,12 +179,6 @@ class SignalementViewSet(viewsets.ModelViewSet):
                 comments = comments.filter(is_internal=False)
             return Response(CommentSerializer(comments, many=True).data)
 
-        if not request.user.is_authenticated:
-            raise exceptions.NotAuthenticated()
-        if not (agent or is_owner(request.user, signalement)):
-            raise exceptions.PermissionDenied(
-                "Only agents and the report's reporter may comment on it."
-            )
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if serializer.validated_data.get("is_internal") and not agent:

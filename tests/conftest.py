@@ -17,6 +17,12 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests create many users: the production hasher would spend seconds on each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _static_files_without_manifest(settings):
     """Production serves hashed static files listed in a manifest that `collectstatic`
     writes; tests render pages without running it."""

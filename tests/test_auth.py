@@ -118,7 +118,10 @@ def test_me_says_the_role(request, client_fixture, role):
 def test_login_attempts_are_throttled_per_ip(settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "3/minute"},
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "login": "3/minute",
+        },
     }
     UserFactory(username="camille")
     client = APIClient()

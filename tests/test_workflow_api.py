@@ -116,7 +116,9 @@ def test_an_anonymous_report_is_notified_at_its_contact_email(
     assert "rejeté" in mail.outbox[0].body
 
 
-def test_no_email_is_sent_before_the_transaction_commits(agent_client, django_capture_on_commit_callbacks):
+def test_no_email_is_sent_before_the_transaction_commits(
+    agent_client, django_capture_on_commit_callbacks
+):
     report = SignalementFactory(contact_email="camille@example.org")
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -133,7 +135,9 @@ def test_a_mail_failure_is_logged_and_does_not_undo_the_change(
     report = SignalementFactory(contact_email="camille@example.org")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = agent_client.post(transition_url(report), {"status": "acknowledged"}, format="json")
+        response = agent_client.post(
+            transition_url(report), {"status": "acknowledged"}, format="json"
+        )
 
     assert response.status_code == 200
     report.refresh_from_db()
@@ -143,8 +147,12 @@ def test_a_mail_failure_is_logged_and_does_not_undo_the_change(
 
 def test_the_history_records_who_changed_what(agent_client, agent_user):
     report = SignalementFactory(priority="normal")
-    agent_client.patch(reverse("signalement-detail", args=[report.pk]), {"priority": "high"}, format="json")
-    agent_client.post(transition_url(report), {"status": "acknowledged", "note": "Vu"}, format="json")
+    agent_client.patch(
+        reverse("signalement-detail", args=[report.pk]), {"priority": "high"}, format="json"
+    )
+    agent_client.post(
+        transition_url(report), {"status": "acknowledged", "note": "Vu"}, format="json"
+    )
 
     entries = agent_client.get(history_url(report)).json()
 
@@ -163,7 +171,9 @@ def test_the_public_history_shows_status_changes_only_without_names(agent_client
         {"priority": "urgent", "contact_email": "x@example.org"},
         format="json",
     )
-    agent_client.post(transition_url(report), {"status": "acknowledged", "note": "Vu"}, format="json")
+    agent_client.post(
+        transition_url(report), {"status": "acknowledged", "note": "Vu"}, format="json"
+    )
 
     entries = api_client.get(history_url(report)).json()
 
@@ -199,7 +209,9 @@ def test_admin_bulk_actions_are_recorded_in_the_history(admin_client, admin_user
     assert latest.history_user == admin_user
 
 
-def test_an_agent_writes_an_internal_note_that_only_agents_read(agent_client, api_client, user_client, reporter):
+def test_an_agent_writes_an_internal_note_that_only_agents_read(
+    agent_client, api_client, user_client, reporter
+):
     report = SignalementFactory(reporter=reporter)
 
     created = agent_client.post(
@@ -214,13 +226,17 @@ def test_an_agent_writes_an_internal_note_that_only_agents_read(agent_client, ap
         "Intervention prévue",
     ]
     for client in (api_client, user_client):
-        assert [c["body"] for c in client.get(comments_url(report)).json()] == ["Intervention prévue"]
+        assert [c["body"] for c in client.get(comments_url(report)).json()] == [
+            "Intervention prévue"
+        ]
 
 
 def test_a_reporter_comments_on_their_own_report(user_client, reporter):
     report = SignalementFactory(reporter=reporter)
 
-    response = user_client.post(comments_url(report), {"body": "C'est toujours cassé."}, format="json")
+    response = user_client.post(
+        comments_url(report), {"body": "C'est toujours cassé."}, format="json"
+    )
 
     assert response.status_code == 201
     assert response.json()["author_role"] == "reporter"
@@ -230,7 +246,9 @@ def test_a_reporter_comments_on_their_own_report(user_client, reporter):
 def test_a_reporter_cannot_write_an_internal_note(user_client, reporter):
     report = SignalementFactory(reporter=reporter)
 
-    response = user_client.post(comments_url(report), {"body": "x", "is_internal": True}, format="json")
+    response = user_client.post(
+        comments_url(report), {"body": "x", "is_internal": True}, format="json"
+    )
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "is_internal"
