@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from .models import AGENTS_GROUP, Category, Comment, Signalement, Status, fits_in_utc
+from .permissions import is_owner
 
 PRIVATE_FIELDS = ("contact_name", "contact_email", "contact_phone")
 # Django's default username validator (ASCII letters, digits and @/./+/-/_).
@@ -226,9 +227,12 @@ class PublicSignalementSerializer(SignalementSerializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         user = request.user if request else None
-        if not (user and user.is_authenticated and instance.reporter_id == user.pk):
+        if not is_owner(user, instance):
             for name in PRIVATE_FIELDS:
                 data.pop(name, None)
+        original = instance.duplicate_of
+        if original is not None and not (original.is_public or is_owner(user, original)):
+            data["duplicate_of"] = None  # a report the caller may not see does not exist
         return data
 
 

@@ -81,7 +81,7 @@ class SignalementViewSet(viewsets.ModelViewSet):
     read and (while `new`) edit their own; agents read and triage everything; admins
     delete."""
 
-    queryset = Signalement.objects.select_related("category", "assigned_to")
+    queryset = Signalement.objects.select_related("category", "assigned_to", "duplicate_of")
     serializer_class = SignalementSerializer
     filterset_class = SignalementFilter
     permission_classes = [SignalementPermission]

@@ -289,3 +289,16 @@ def test_an_empty_rate_disables_the_anonymous_create_limit(api_client, settings)
     }
 
     assert statuses == {201}
+
+
+def test_a_link_to_a_hidden_report_is_not_shown_to_the_public(api_client, agent_client):
+    hidden = SignalementFactory(is_public=False)
+    visible_original = SignalementFactory()
+    linked_to_hidden = SignalementFactory(duplicate_of=hidden)
+    linked_to_visible = SignalementFactory(duplicate_of=visible_original)
+
+    assert api_client.get(detail_url(linked_to_hidden)).json()["duplicate_of"] is None
+    assert (
+        api_client.get(detail_url(linked_to_visible)).json()["duplicate_of"] == visible_original.pk
+    )
+    assert agent_client.get(detail_url(linked_to_hidden)).json()["duplicate_of"] == hidden.pk
