@@ -8,11 +8,20 @@ from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
-from .models import Category, Comment, Signalement, Status, reference_to_pk
+from .models import Category, Comment, ExtraField, Signalement, Status, reference_to_pk
+
+
+class ExtraFieldInline(admin.StackedInline):
+    """The category's questions; each is validated (choices for list types only)."""
+
+    model = ExtraField
+    fields = [("code", "label", "datatype", "required", "order"), "description", "choices"]
+    extra = 0
 
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
+    inlines = [ExtraFieldInline]
     list_display = ["name", "code", "group", "is_active", "report_count"]
     list_filter = ["is_active", "group"]
     search_fields = ["name", "code", "description", "group"]
@@ -129,7 +138,7 @@ class SignalementAdmin(SimpleHistoryAdmin):
     inlines = [CommentInline, DuplicateInline]
     readonly_fields = ["reference", "uuid", "status", "created_at", "updated_at", "resolved_at"]
     fieldsets = [
-        (None, {"fields": ["reference", "title", "description", "date", "category"]}),
+        (None, {"fields": ["reference", "title", "description", "date", "category", "extra"]}),
         (
             _("Triage"),
             {"fields": ["status", "priority", "assigned_to", "is_public", "duplicate_of"]},

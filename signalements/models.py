@@ -19,6 +19,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from .extra import Datatype, check_extra, choices_problem
+
 DESCRIPTION_MAX_LENGTH = 4000
 REFERENCE_PREFIX = "SIG"
 # Members of this group are agents: they triage every report (see permissions.py).
@@ -102,6 +104,46 @@ class Category(models.Model):
         return self.name
 
 
+class ExtraField(models.Model):
+    """A question that reports of a category answer in their `extra` object (Open311
+    "service definition" attribute), e.g. the lamp id of a broken streetlight."""
+
+    category = models.ForeignKey(
+        Category, verbose_name=_("category"), on_delete=models.CASCADE, related_name="extra_fields"
+    )
+    code = models.SlugField(
+        _("code"), max_length=64, help_text=_("Key in the report's `extra` object.")
+    )
+    label = models.CharField(_("label"), max_length=200)
+    datatype = models.CharField(_("type"), max_length=20, choices=Datatype.choices)
+    required = models.BooleanField(_("required"), default=False)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    order = models.PositiveIntegerField(_("order"), default=0)
+    choices = models.JSONField(
+        _("choices"),
+        default=list,
+        blank=True,
+        help_text=_('For list types: [{"key": "off", "label": "Éteint"}, …].'),
+    )
+
+    class Meta:
+        verbose_name = _("extra field")
+        verbose_name_plural = _("extra fields")
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["category", "code"], name="extrafield_code_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self) -> None:
+        super().clean()
+        problem = choices_problem(self.datatype, self.choices)
+        if problem:
+            raise ValidationError({"choices": ValidationError(problem, code="invalid_choices")})
+
+
 class Signalement(models.Model):
     """An incident report."""
 
@@ -151,6 +193,12 @@ class Signalement(models.Model):
         help_text=_("WGS84 longitude in degrees, with latitude or not at all."),
     )
     address = models.CharField(_("address"), max_length=300, blank=True)
+    extra = models.JSONField(
+        _("extra"),
+        default=dict,
+        blank=True,
+        help_text=_("Answers to the category's extra fields, by field code."),
+    )
 
     # Private: only the reporter and staff may ever read these.
     contact_name = models.CharField(_("contact name"), max_length=200, blank=True)
@@ -251,6 +299,10 @@ class Signalement(models.Model):
         year = timezone.localtime(self.created_at).year
         return f"{REFERENCE_PREFIX}-{year}-{self.pk:06d}"
 
+    def extra_fields(self) -> list[ExtraField]:
+        """The extra fields that this report's category asks for."""
+        return list(self.category.extra_fields.all()) if self.category_id else []
+
     @property
     def is_closed(self) -> bool:
         return self.status in CLOSED_STATUSES
@@ -265,6 +317,19 @@ class Signalement(models.Model):
                     )
                 }
             )
+        cleaned, errors = check_extra(self.extra_fields(), self.extra)
+        if errors:
+            raise ValidationError(
+                {
+                    "extra": [
+                        ValidationError(f"{code}: {' '.join(error.messages)}")
+                        if code is not None
+                        else error
+                        for code, error in errors.items()
+                    ]
+                }
+            )
+        self.extra = cleaned
         if (self.latitude is None) != (self.longitude is None):
             missing = "longitude" if self.longitude is None else "latitude"
             message = _("Latitude and longitude go together: give both or neither.")

@@ -1,6 +1,8 @@
 """OpenAPI generation: drf-standardized-errors' AutoSchema (documented error responses),
 plus anonymous access where our permission classes allow it."""
 
+import re
+
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 
 
@@ -18,3 +20,27 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         ):
             auth.append({})
         return auth
+
+
+def error_attr_patterns(result, generator, request, public):
+    """drf-standardized-errors names the errors of list items and dict values with
+    placeholders (`extra_fields.INDEX.code`, `extra.KEY`). The real `attr` holds the
+    index or key (`extra.lamp_id`): document it as a pattern, not a one-value enum."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        attr = component.get("properties", {}).get("attr", {})
+        values = attr.get("enum", [])
+        if not name.endswith("ErrorComponent") or len(values) != 1:
+            continue
+        parts = values[0].split(".")
+        if "INDEX" not in parts and "KEY" not in parts:
+            continue
+        pattern = r"\.".join(
+            r"\d+" if part == "INDEX" else r"[\s\S]*" if part == "KEY" else re.escape(part)
+            for part in parts
+        )
+        component["properties"]["attr"] = {
+            "type": "string",
+            "pattern": f"^{pattern}$",
+            "description": f"`{values[0]}`, with the actual index or key.",
+        }
+    return result

@@ -9,12 +9,22 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
 
-from .models import AGENTS_GROUP, Category, Comment, Signalement, Status, fits_in_utc
+from .extra import check_extra
+from .models import (
+    AGENTS_GROUP,
+    Category,
+    Comment,
+    ExtraField,
+    Signalement,
+    Status,
+    fits_in_utc,
+)
 from .permissions import is_owner
 
 PRIVATE_FIELDS = ("contact_name", "contact_email", "contact_phone")
@@ -129,7 +139,33 @@ class TextSafeUniqueValidator(UniqueValidator):
         super().__call__(value, serializer_field)
 
 
+class ChoiceSerializer(serializers.Serializer):
+    key = StrictCharField(max_length=100)
+    label = StrictCharField(max_length=200)
+
+
+class ExtraFieldSerializer(ValidatedModelSerializer):
+    choices = ChoiceSerializer(
+        many=True, required=False, help_text="The allowed values of list types."
+    )
+
+    class Meta:
+        model = ExtraField
+        fields = ["code", "label", "datatype", "required", "description", "order", "choices"]
+
+    def validate(self, attrs):
+        attrs["choices"] = [dict(choice) for choice in attrs.get("choices", [])]
+        return super().validate(attrs)
+
+
 class CategorySerializer(ValidatedModelSerializer):
+    extra_fields = ExtraFieldSerializer(
+        many=True,
+        required=False,
+        help_text="Questions that reports of this category answer in `extra`, in order. "
+        "On update, the list given replaces the category's list.",
+    )
+
     code = StrictSlugField(
         max_length=64,
         validators=[TextSafeUniqueValidator(queryset=Category.objects.all())],
@@ -138,7 +174,44 @@ class CategorySerializer(ValidatedModelSerializer):
 
     class Meta:
         model = Category
-        fields = ["code", "name", "description", "group", "is_active"]
+        fields = ["code", "name", "description", "group", "is_active", "extra_fields"]
+
+    def validate_extra_fields(self, extra_fields):
+        codes = [field["code"] for field in extra_fields]
+        if len(codes) != len(set(codes)):
+            raise serializers.ValidationError(
+                "Extra field codes must be unique within a category.", code="unique"
+            )
+        return extra_fields
+
+    def validate(self, attrs):
+        extra_fields = attrs.pop("extra_fields", None)
+        attrs = super().validate(attrs)
+        if extra_fields is not None:
+            attrs["extra_fields"] = extra_fields
+        return attrs
+
+    @transaction.atomic
+    def create(self, validated_data):
+        extra_fields = validated_data.pop("extra_fields", [])
+        category = super().create(validated_data)
+        self._replace_extra_fields(category, extra_fields)
+        return category
+
+    @transaction.atomic
+    def update(self, instance, validated_data):
+        extra_fields = validated_data.pop("extra_fields", None)
+        category = super().update(instance, validated_data)
+        if extra_fields is not None:
+            self._replace_extra_fields(category, extra_fields)
+        return category
+
+    @staticmethod
+    def _replace_extra_fields(category: Category, extra_fields: list[dict]) -> None:
+        category.extra_fields.all().delete()
+        ExtraField.objects.bulk_create(
+            ExtraField(category=category, **field) for field in extra_fields
+        )
 
 
 class SignalementSerializer(ValidatedModelSerializer):
@@ -172,6 +245,33 @@ class SignalementSerializer(ValidatedModelSerializer):
         allow_null=True,
         help_text="Id of the report this one duplicates.",
     )
+    extra = serializers.DictField(
+        required=False,
+        help_text="Answers to the category's extra fields (see `/api/categories/{code}/`), "
+        "by field code. Checked against the category: required fields, types, choices; "
+        "unknown keys are refused. Changing the category checks them again.",
+    )
+
+    def validate(self, attrs):
+        category = (
+            attrs["category"] if "category" in attrs else getattr(self.instance, "category", None)
+        )
+        extra = attrs["extra"] if "extra" in attrs else getattr(self.instance, "extra", {})
+        fields = category.extra_fields.all() if category else []
+        cleaned, errors = check_extra(fields, extra)
+        if errors:
+            if None in errors:
+                raise serializers.ValidationError({"extra": errors[None].messages})
+            raise serializers.ValidationError(
+                {
+                    "extra": {
+                        code: [ErrorDetail(message, error.code) for message in error.messages]
+                        for code, error in errors.items()
+                    }
+                }
+            )
+        attrs["extra"] = cleaned
+        return super().validate(attrs)
 
     class Meta:
         model = Signalement
@@ -188,6 +288,7 @@ class SignalementSerializer(ValidatedModelSerializer):
             "latitude",
             "longitude",
             "address",
+            "extra",
             *PRIVATE_FIELDS,
             "assigned_to",
             "duplicate_of",

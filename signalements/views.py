@@ -60,6 +60,17 @@ PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 # Codes raised by model validation (`Signalement.clean()`, model field validators),
 # which drf-standardized-errors cannot discover from the serializer fields.
 @extend_validation_errors(["future_date"], field_name="date", actions=WRITE_ACTIONS)
+@extend_validation_errors(
+    [
+        "unknown_field",
+        "invalid",
+        "invalid_choice",
+        "max_length",
+        "null_characters_not_allowed",
+    ],
+    field_name="extra.KEY",
+    actions=WRITE_ACTIONS,
+)
 @extend_validation_errors(["incomplete_location"], field_name="latitude", actions=WRITE_ACTIONS)
 @extend_validation_errors(["incomplete_location"], field_name="longitude", actions=WRITE_ACTIONS)
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page", actions=["list"])
@@ -195,6 +206,20 @@ class SignalementViewSet(viewsets.ModelViewSet):
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
+@extend_validation_errors(
+    ["unique", "null", "not_a_list"], field_name="extra_fields", actions=WRITE_ACTIONS
+)
+@extend_validation_errors(
+    ["invalid_choices", "null", "not_a_list"],
+    field_name="extra_fields.INDEX.choices",
+    actions=WRITE_ACTIONS,
+)
+@extend_validation_errors(
+    ["null", "invalid"], field_name="extra_fields.INDEX.choices.INDEX", actions=WRITE_ACTIONS
+)
+@extend_validation_errors(
+    ["null", "invalid"], field_name="extra_fields.INDEX", actions=WRITE_ACTIONS
+)
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page", actions=["list"])
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page_size", actions=["list"])
 @extend_schema_view(
@@ -216,7 +241,7 @@ class SignalementViewSet(viewsets.ModelViewSet):
 class CategoryViewSet(viewsets.ModelViewSet):
     """Kinds of problems; a report names its category by `code`."""
 
-    queryset = Category.objects.all()
+    queryset = Category.objects.prefetch_related("extra_fields")
     serializer_class = CategorySerializer
     filterset_class = CategoryFilter
     permission_classes = [IsAdminOrReadOnly]

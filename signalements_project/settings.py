@@ -240,6 +240,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "signalements.schema.error_attr_patterns",
     ],
 }
 

@@ -5,7 +5,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from signalements.models import Category, Signalement
+from signalements.models import Category, ExtraField, Signalement
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -42,3 +42,13 @@ class SignalementFactory(factory.django.DjangoModelFactory):
     contact_name = "Camille Martin"
     contact_email = "camille@example.org"
     contact_phone = "06 12 34 56 78"
+
+
+class ExtraFieldFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ExtraField
+
+    category = factory.SubFactory(CategoryFactory)
+    code = factory.Sequence(lambda n: f"champ_{n}")
+    label = factory.LazyAttribute(lambda field: field.code.replace("_", " ").capitalize())
+    datatype = "string"

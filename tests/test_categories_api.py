@@ -25,6 +25,7 @@ def test_anyone_lists_the_active_categories(api_client):
         "description": "",
         "group": "Voirie et espace public",
         "is_active": True,
+        "extra_fields": [],
     }
 
 
