@@ -7,11 +7,13 @@ from decimal import Decimal, InvalidOperation
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.core.validators import slug_re
 from django.db.models import Case, IntegerField, Q, Value, When
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from . import geo
 from .models import PRIORITY_RANK, Category, Priority, Signalement, Status, fits_in_utc
 
 
@@ -123,6 +125,56 @@ class BoundingBoxFilter(django_filters.Filter):
         )
 
 
+class PointField(forms.CharField):
+    """`lat,lon` in WGS84 degrees -> a tuple of 2 Decimals."""
+
+    default_error_messages = {
+        "format": "Expected lat,lon (two numbers).",
+        "range": "Latitude must lie in [-90, 90] and longitude in [-180, 180].",
+    }
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            numbers = [Decimal(part.strip()) for part in value.split(",")]
+        except InvalidOperation:
+            raise forms.ValidationError(self.error_messages["format"], code="format") from None
+        if len(numbers) != 2 or not all(number.is_finite() for number in numbers):
+            raise forms.ValidationError(self.error_messages["format"], code="format")
+        latitude, longitude = numbers
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return latitude, longitude
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class NearFilter(django_filters.Filter):
+    """Reports within `radius` metres of a point (with the `radius` parameter)."""
+
+    field_class = PointField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        radius = self.parent.form.cleaned_data.get("radius")
+        if radius is None:
+            radius = settings.SIGNALEMENT_NEAR_DEFAULT_RADIUS_M
+        return geo.within_radius(qs, *value, float(radius))
+
+
+class SignalementFilterForm(forms.Form):
+    def clean(self):
+        cleaned_data = super().clean()
+        if cleaned_data.get("radius") is not None and not cleaned_data.get("near"):
+            self.add_error(
+                "radius",
+                forms.ValidationError("radius needs near=lat,lon.", code="near_required"),
+            )
+        return cleaned_data
+
+
 class SignalementOrderingFilter(django_filters.OrderingFilter):
     """Orders by a whitelisted field; `priority` sorts by urgency, not alphabetically.
     The id is always the last key, so that pagination is deterministic."""
@@ -172,6 +224,14 @@ class SignalementFilter(django_filters.FilterSet):
     in_bbox = BoundingBoxFilter(
         help_text="Bounding box `min_lon,min_lat,max_lon,max_lat` (WGS84 degrees)."
     )
+    near = NearFilter(help_text="Point `lat,lon` (WGS84 degrees): reports within `radius`.")
+    radius = django_filters.NumberFilter(
+        method="filter_radius",
+        min_value=0,
+        max_value=settings.SIGNALEMENT_NEAR_MAX_RADIUS_M,
+        help_text=f"Metres around `near` (default {settings.SIGNALEMENT_NEAR_DEFAULT_RADIUS_M}, "
+        f"at most {settings.SIGNALEMENT_NEAR_MAX_RADIUS_M}).",
+    )
     search = django_filters.CharFilter(
         method="filter_search",
         max_length=200,
@@ -192,6 +252,10 @@ class SignalementFilter(django_filters.FilterSet):
     class Meta:
         model = Signalement
         fields = []
+        form = SignalementFilterForm
+
+    def filter_radius(self, queryset, name, value):
+        return queryset  # applied by `near`
 
     def filter_search(self, queryset, name, value):
         for word in value.split():

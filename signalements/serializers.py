@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
 
+from . import geo
 from .extra import check_extra
 from .models import (
     AGENTS_GROUP,
@@ -352,3 +353,53 @@ class CommentSerializer(ValidatedModelSerializer):
         model = Comment
         fields = ["id", "body", "is_internal", "status", "author_role", "created_at"]
         read_only_fields = ["id", "status", "author_role", "created_at"]
+
+
+class SimilarSignalementSerializer(serializers.ModelSerializer):
+    """A possible duplicate: enough to recognise it, and how far it is."""
+
+    reference = serializers.CharField(read_only=True)
+    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    distance_m = serializers.SerializerMethodField(help_text="Metres from the report compared.")
+
+    class Meta:
+        model = Signalement
+        fields = [
+            "id",
+            "reference",
+            "title",
+            "description",
+            "category",
+            "status",
+            "latitude",
+            "longitude",
+            "created_at",
+            "distance_m",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "latitude": {"coerce_to_string": False},
+            "longitude": {"coerce_to_string": False},
+        }
+
+    def get_distance_m(self, candidate) -> float:
+        origin = self.context["origin"]
+        return round(
+            geo.haversine_m(
+                float(origin.latitude),
+                float(origin.longitude),
+                float(candidate.latitude),
+                float(candidate.longitude),
+            ),
+            1,
+        )
+
+
+class CreatedSignalementSerializer(SignalementSerializer):
+    """The create response: the report, and open reports that may describe the same
+    problem (same category, nearby, recent), nearest first."""
+
+    possible_duplicates = SimilarSignalementSerializer(many=True, read_only=True)
+
+    class Meta(SignalementSerializer.Meta):
+        fields = [*SignalementSerializer.Meta.fields, "possible_duplicates"]

@@ -1,11 +1,15 @@
 """Business operations on reports that are more than plain CRUD."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import notifications
-from .models import TRANSITIONS, Comment, Signalement, Status
+from . import geo, notifications
+from .models import CLOSED_STATUSES, TRANSITIONS, Comment, Signalement, Status
 
 
 class TransitionNotAllowed(Exception):
@@ -74,3 +78,26 @@ def add_comment(
         body=body,
         is_internal=is_internal,
     )
+
+
+def possible_duplicates(
+    *, signalement: Signalement, among: QuerySet, limit: int = 5
+) -> list[Signalement]:
+    """Open reports of the same category near this one (`DUPLICATE_RADIUS_M`), created
+    in the last `DUPLICATE_WINDOW_DAYS` days, nearest first: candidates for
+    `duplicate_of`. `among` is what the caller may see."""
+    if signalement.category_id is None or signalement.latitude is None:
+        return []
+    since = timezone.now() - timedelta(days=settings.SIGNALEMENT_DUPLICATE_WINDOW_DAYS)
+    candidates = (
+        among.filter(category_id=signalement.category_id, created_at__gte=since)
+        .exclude(status__in=CLOSED_STATUSES)
+        .exclude(pk=signalement.pk)
+    )
+    nearby = geo.within_radius(
+        candidates,
+        signalement.latitude,
+        signalement.longitude,
+        settings.SIGNALEMENT_DUPLICATE_RADIUS_M,
+    )
+    return list(nearby.order_by("distance_sq", "-created_at", "-id")[:limit])

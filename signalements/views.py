@@ -27,8 +27,10 @@ from .permissions import (
 from .serializers import (
     CategorySerializer,
     CommentSerializer,
+    CreatedSignalementSerializer,
     PublicSignalementSerializer,
     SignalementSerializer,
+    SimilarSignalementSerializer,
     TransitionSerializer,
 )
 from .throttling import AnonymousCreateThrottle, LoginThrottle, UserWriteThrottle
@@ -60,6 +62,7 @@ PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 # Codes raised by model validation (`Signalement.clean()`, model field validators),
 # which drf-standardized-errors cannot discover from the serializer fields.
 @extend_validation_errors(["future_date"], field_name="date", actions=WRITE_ACTIONS)
+@extend_validation_errors(["near_required"], field_name="radius", actions=["list"])
 @extend_validation_errors(
     [
         "unknown_field",
@@ -77,7 +80,10 @@ PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page_size", actions=["list"])
 @extend_schema_view(
     list=extend_schema(summary="List reports: public ones, your own, or all for agents"),
-    create=extend_schema(summary="Create a report (open to anonymous clients)"),
+    create=extend_schema(
+        summary="Create a report (open to anonymous clients)",
+        responses={201: CreatedSignalementSerializer},
+    ),
     retrieve=extend_schema(summary="Read a report"),
     update=extend_schema(
         summary="Replace a report's editable fields (agents; its reporter while new)"
@@ -116,6 +122,29 @@ class SignalementViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         user = self.request.user
         serializer.save(reporter=user if user.is_authenticated else None)
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        signalement = Signalement.objects.get(pk=response.data["id"])
+        response.data["possible_duplicates"] = self._similar_to(signalement)
+        return response
+
+    @extend_schema(
+        operation_id="signalements_similar",
+        summary="Possible duplicates of a report: open, same category, nearby, recent",
+        responses=SimilarSignalementSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def similar(self, request, pk=None):
+        return Response(self._similar_to(self.get_object()))
+
+    def _similar_to(self, signalement: Signalement) -> list:
+        candidates = services.possible_duplicates(
+            signalement=signalement, among=self.get_queryset()
+        )
+        return SimilarSignalementSerializer(
+            candidates, many=True, context={"origin": signalement}
+        ).data
 
     @extend_schema(
         operation_id="signalements_transition",

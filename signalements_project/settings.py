@@ -249,3 +249,10 @@ SPECTACULAR_SETTINGS = {
 SIGNALEMENT_DATE_CLOCK_SKEW = timedelta(
     seconds=env.int("SIGNALEMENT_DATE_CLOCK_SKEW_SECONDS", default=300)
 )
+
+# `?near=lat,lon&radius=m`: the radius when none is given, and the largest allowed.
+SIGNALEMENT_NEAR_DEFAULT_RADIUS_M = env.int("NEAR_DEFAULT_RADIUS_M", default=1000)
+SIGNALEMENT_NEAR_MAX_RADIUS_M = env.int("NEAR_MAX_RADIUS_M", default=50_000)
+# Possible duplicates: open reports of the same category this close, this recent.
+SIGNALEMENT_DUPLICATE_RADIUS_M = env.int("DUPLICATE_RADIUS_M", default=50)
+SIGNALEMENT_DUPLICATE_WINDOW_DAYS = env.int("DUPLICATE_WINDOW_DAYS", default=30)

@@ -79,5 +79,6 @@ def test_operations_open_to_anonymous_clients_say_so(generated_schema):
         ("/api/categories/{code}/", "get"),
         ("/api/signalements/{id}/history/", "get"),
         ("/api/signalements/{id}/comments/", "get"),
+        ("/api/signalements/{id}/similar/", "get"),
         ("/api/auth/token/", "post"),
     }

@@ -79,6 +79,7 @@ EXPECTED_OPERATIONS = {
         "/api/signalements/{id}/transition/": ["POST"],
         "/api/signalements/{id}/history/": ["GET"],
         "/api/signalements/{id}/comments/": ["GET", "POST"],
+        "/api/signalements/{id}/similar/": ["GET"],
         "/api/auth/token/": ["POST", "DELETE"],
         "/api/me/": ["GET"],
     }.items()
