@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from signalements.models import Category, Signalement
+from signalements.models import Category, ExtraField, Signalement
 from signalements.permissions import role_of
 
 pytestmark = pytest.mark.django_db
@@ -18,6 +18,10 @@ def test_demo_data_loads_once_and_prints_the_logins(mailoutbox, django_capture_o
     call_command("load_demo_data", stdout=second)
 
     assert Category.objects.count() == 7
+    lamp_state = ExtraField.objects.get(category__code="eclairage-public", code="lamp_state")
+    assert lamp_state.datatype == "singlevaluelist" and lamp_state.required
+    for report in Signalement.objects.select_related("category"):
+        report.full_clean()  # every demo report answers its category's questions
     assert Signalement.objects.count() == 50
     assert Signalement.objects.filter(latitude__isnull=False).count() == 50
     assert len(set(Signalement.objects.values_list("status", flat=True))) == 5

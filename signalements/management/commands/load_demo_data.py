@@ -16,7 +16,14 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from signalements.models import AGENTS_GROUP, Category, Priority, Signalement, Status
+from signalements.models import (
+    AGENTS_GROUP,
+    Category,
+    ExtraField,
+    Priority,
+    Signalement,
+    Status,
+)
 from signalements.services import transition
 
 CATEGORIES = [
@@ -53,6 +60,52 @@ CATEGORIES = [
         "Fuite d'eau, bouche d'égout bouchée, inondation.",
     ),
 ]
+
+# Questions some categories ask (Open311 service definitions).
+EXTRA_FIELDS = {
+    "eclairage-public": [
+        {
+            "code": "lamp_id",
+            "label": "Numéro du lampadaire",
+            "datatype": "string",
+            "description": "Inscrit sur une plaque au pied du mât (ex. RN-04217).",
+        },
+        {
+            "code": "lamp_state",
+            "label": "État du lampadaire",
+            "datatype": "singlevaluelist",
+            "required": True,
+            "choices": [
+                {"key": "off", "label": "Éteint"},
+                {"key": "blinking", "label": "Clignote"},
+                {"key": "on_daytime", "label": "Allumé en journée"},
+                {"key": "damaged", "label": "Endommagé"},
+            ],
+        },
+    ],
+    "voirie": [
+        {"code": "hole_depth_cm", "label": "Profondeur du trou (cm)", "datatype": "number"},
+        {
+            "code": "on_cycle_lane",
+            "label": "Sur une piste cyclable ?",
+            "datatype": "singlevaluelist",
+            "choices": [{"key": "yes", "label": "Oui"}, {"key": "no", "label": "Non"}],
+        },
+    ],
+    "proprete": [
+        {
+            "code": "waste_types",
+            "label": "Types de déchets",
+            "datatype": "multivaluelist",
+            "choices": [
+                {"key": "bulky", "label": "Encombrants"},
+                {"key": "bags", "label": "Sacs"},
+                {"key": "rubble", "label": "Gravats"},
+                {"key": "other", "label": "Autre"},
+            ],
+        },
+    ],
+}
 
 # Real streets of Rennes with approximate coordinates (WGS84).
 PLACES = [
@@ -240,6 +293,13 @@ class Command(BaseCommand):
             categories[code], _ = Category.objects.update_or_create(
                 code=code, defaults={"name": name, "group": group, "description": description}
             )
+        for code, fields in EXTRA_FIELDS.items():
+            category = categories[code]
+            category.extra_fields.all().delete()
+            ExtraField.objects.bulk_create(
+                ExtraField(category=category, order=order, **field)
+                for order, field in enumerate(fields, start=1)
+            )
         self.stdout.write(f"{len(categories)} categories ready.")
         return categories
 
@@ -270,11 +330,25 @@ class Command(BaseCommand):
                 contact_name=name,
                 contact_email=f"{ascii_slug(name.split()[0])}@example.org",
                 contact_phone=f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+                extra=self.demo_extra(code, rng),
                 reporter=reporter if mine else None,
                 assigned_to=agent if status != Status.NEW else None,
             )
             self.follow_workflow(signalement, PATH_TO[status], agent)
         self.stdout.write(f"{count} demo reports created.")
+
+    @staticmethod
+    def demo_extra(code: str, rng: random.Random) -> dict:
+        if code == "eclairage-public":
+            return {
+                "lamp_id": f"RN-{rng.randint(1000, 9999):05d}",
+                "lamp_state": rng.choice(["off", "blinking", "on_daytime", "damaged"]),
+            }
+        if code == "voirie":
+            return {"hole_depth_cm": rng.randint(3, 25), "on_cycle_lane": rng.choice(["yes", "no"])}
+        if code == "proprete":
+            return {"waste_types": rng.sample(["bulky", "bags", "rubble"], rng.randint(1, 2))}
+        return {}
 
     def follow_workflow(self, signalement: Signalement, path: list[Status], agent) -> None:
         for to_status in path:
