@@ -146,6 +146,9 @@ class ChoiceSerializer(serializers.Serializer):
 
 
 class ExtraFieldSerializer(ValidatedModelSerializer):
+    # Explicit bounds: the model's integer range differs between SQLite and PostgreSQL,
+    # and the schema must not depend on the database it was generated on.
+    order = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
     choices = ChoiceSerializer(
         many=True, required=False, help_text="The allowed values of list types."
     )

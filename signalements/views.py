@@ -2,7 +2,12 @@
 
 from django.contrib.auth import authenticate
 from django.db.models import ProtectedError, Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import exceptions, serializers, status, viewsets
@@ -23,6 +28,11 @@ from .permissions import (
     SignalementPermission,
     is_agent,
     role_of,
+)
+from .renderers import (
+    FormatOverrideNegotiation,
+    GeoJSONRenderer,
+    SignalementFeatureCollectionSerializer,
 )
 from .serializers import (
     CategorySerializer,
@@ -79,7 +89,29 @@ PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page", actions=["list"])
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page_size", actions=["list"])
 @extend_schema_view(
-    list=extend_schema(summary="List reports: public ones, your own, or all for agents"),
+    list=extend_schema(
+        summary="List reports: public ones, your own, or all for agents",
+        parameters=[
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["json", "geojson"],
+                description="`geojson`: the page as a GeoJSON FeatureCollection (RFC 7946), "
+                "as with `Accept: application/geo+json`. Takes precedence over `Accept`.",
+            )
+        ],
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                SignalementSerializer,
+                description="One page of reports. In GeoJSON (`?format=geojson` or "
+                "`Accept: application/geo+json`): the same page as a FeatureCollection of "
+                "Point features, coordinates `[longitude, latitude]`; a report without a "
+                "location is a feature with a null geometry; `count`, `next` and "
+                "`previous` as in JSON. Errors are always JSON (`application/json`).",
+            ),
+            (200, "application/geo+json"): SignalementFeatureCollectionSerializer,
+        },
+    ),
     create=extend_schema(
         summary="Create a report (open to anonymous clients)",
         responses={201: CreatedSignalementSerializer},
@@ -103,6 +135,18 @@ class SignalementViewSet(viewsets.ModelViewSet):
     filterset_class = SignalementFilter
     permission_classes = [SignalementPermission]
     throttle_classes = [AnonymousCreateThrottle, UserWriteThrottle]
+    content_negotiation_class = FormatOverrideNegotiation
+
+    def get_renderers(self):
+        # The list also speaks GeoJSON, for maps; other actions JSON only. (No action: a
+        # method the URL does not allow, a 405 whatever the format, not a 404.) The schema
+        # declares the GeoJSON response itself (`list` above) and leaves the renderer out,
+        # so that errors are documented as what they are: always JSON.
+        renderers = super().get_renderers()
+        fake_view = getattr(self, "swagger_fake_view", False)
+        if getattr(self, "action", None) in ("list", None) and not fake_view:
+            renderers.append(GeoJSONRenderer())
+        return renderers
 
     def get_queryset(self):
         queryset = super().get_queryset()
