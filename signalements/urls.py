@@ -1,11 +1,19 @@
 """The REST API's routes (included under /api/ by the project)."""
 
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from rest_framework import permissions, routers
 
 from . import views
 
-router = DefaultRouter()
+
+class Router(routers.DefaultRouter):
+    """DRF's router, whose browsable index of the API is open to everyone."""
+
+    class APIRootView(routers.APIRootView):
+        permission_classes = [permissions.AllowAny]
+
+
+router = Router()
 router.register("signalements", views.SignalementViewSet, basename="signalement")
 router.register("categories", views.CategoryViewSet, basename="category")
 

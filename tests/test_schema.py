@@ -82,3 +82,10 @@ def test_operations_open_to_anonymous_clients_say_so(generated_schema):
         ("/api/signalements/{id}/similar/", "get"),
         ("/api/auth/token/", "post"),
     }
+
+
+def test_the_api_index_is_open_to_everyone(client):
+    response = client.get("/api/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    assert set(response.json()) == {"signalements", "categories"}
