@@ -77,36 +77,48 @@ class SlugListFilter(django_filters.Filter):
         return qs.filter(**{f"{self.field_name}__in": value})
 
 
-class BoundingBoxField(forms.CharField):
-    """`min_lon,min_lat,max_lon,max_lat` in WGS84 degrees -> a tuple of 4 Decimals."""
+class CoordinatesField(forms.CharField):
+    """`count` comma-separated WGS84 numbers -> a tuple of Decimals at the stored 6
+    decimals (PostgreSQL cannot compare with a numeric like 1e-100000). Subclasses say
+    what the numbers are (`format` message) and check their ranges (`check`)."""
 
+    count: int
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            numbers = [Decimal(part.strip()) for part in value.split(",")]
+        except InvalidOperation:
+            raise forms.ValidationError(self.error_messages["format"], code="format") from None
+        if len(numbers) != self.count or not all(number.is_finite() for number in numbers):
+            raise forms.ValidationError(self.error_messages["format"], code="format")
+        self.check(*numbers)
+        step = Decimal("0.000001")
+        return tuple(number.quantize(step) for number in numbers)
+
+    def check(self, *numbers: Decimal) -> None:
+        raise NotImplementedError
+
+
+class BoundingBoxField(CoordinatesField):
+    """`min_lon,min_lat,max_lon,max_lat` -> a tuple of 4 Decimals."""
+
+    count = 4
     default_error_messages = {
         "format": "Expected min_lon,min_lat,max_lon,max_lat (four numbers).",
         "range": "Longitudes must lie in [-180, 180] and latitudes in [-90, 90].",
         "order": "min_lon must not exceed max_lon, nor min_lat max_lat.",
     }
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value in self.empty_values:
-            return None
-        parts = value.split(",")
-        try:
-            numbers = [Decimal(part.strip()) for part in parts]
-        except InvalidOperation:
-            raise forms.ValidationError(self.error_messages["format"], code="format") from None
-        if len(numbers) != 4 or not all(number.is_finite() for number in numbers):
-            raise forms.ValidationError(self.error_messages["format"], code="format")
-        min_lon, min_lat, max_lon, max_lat = numbers
+    def check(self, min_lon, min_lat, max_lon, max_lat):
         if not all(-180 <= lon <= 180 for lon in (min_lon, max_lon)) or not all(
             -90 <= lat <= 90 for lat in (min_lat, max_lat)
         ):
             raise forms.ValidationError(self.error_messages["range"], code="range")
         if min_lon > max_lon or min_lat > max_lat:
             raise forms.ValidationError(self.error_messages["order"], code="order")
-        # At the stored precision: PostgreSQL cannot compare with a numeric like 1e-100000.
-        step = Decimal("0.000001")
-        return tuple(number.quantize(step) for number in numbers)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -125,28 +137,18 @@ class BoundingBoxFilter(django_filters.Filter):
         )
 
 
-class PointField(forms.CharField):
-    """`lat,lon` in WGS84 degrees -> a tuple of 2 Decimals."""
+class PointField(CoordinatesField):
+    """`lat,lon` -> a tuple of 2 Decimals."""
 
+    count = 2
     default_error_messages = {
         "format": "Expected lat,lon (two numbers).",
         "range": "Latitude must lie in [-90, 90] and longitude in [-180, 180].",
     }
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value in self.empty_values:
-            return None
-        try:
-            numbers = [Decimal(part.strip()) for part in value.split(",")]
-        except InvalidOperation:
-            raise forms.ValidationError(self.error_messages["format"], code="format") from None
-        if len(numbers) != 2 or not all(number.is_finite() for number in numbers):
-            raise forms.ValidationError(self.error_messages["format"], code="format")
-        latitude, longitude = numbers
+    def check(self, latitude, longitude):
         if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
             raise forms.ValidationError(self.error_messages["range"], code="range")
-        return latitude, longitude
 
 
 @extend_schema_field(OpenApiTypes.STR)
