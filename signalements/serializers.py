@@ -181,6 +181,23 @@ class CategorySerializer(ValidatedModelSerializer):
         fields = ["code", "name", "description", "group", "is_active", "extra_fields"]
 
     def validate_extra_fields(self, extra_fields):
+        # The list replaces the category's list, in a partial update too: each item must
+        # be complete (a partial update skips the items' required fields).
+        required = [
+            name
+            for name, field in self.fields["extra_fields"].child.fields.items()
+            if field.required
+        ]
+        missing = [
+            {
+                name: [ErrorDetail("This field is required.", code="required")]
+                for name in required
+                if name not in item
+            }
+            for item in extra_fields
+        ]
+        if any(missing):
+            raise serializers.ValidationError(missing)
         codes = [field["code"] for field in extra_fields]
         if len(codes) != len(set(codes)):
             raise serializers.ValidationError(

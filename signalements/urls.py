@@ -20,5 +20,10 @@ router.register("categories", views.CategoryViewSet, basename="category")
 urlpatterns = [
     path("auth/token/", views.AuthTokenView.as_view(), name="auth-token"),
     path("me/", views.MeView.as_view(), name="me"),
+    path(
+        "me/erase-contact-data/",
+        views.EraseContactDataView.as_view(),
+        name="me-erase-contact-data",
+    ),
     *router.urls,
 ]

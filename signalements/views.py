@@ -17,7 +17,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import history, services
+from . import history, retention, services
 from .filters import CategoryFilter, SignalementFilter
 from .models import Category, Comment, Signalement
 from .permissions import (
@@ -425,3 +425,31 @@ class MeView(APIView):
                 }
             ).data
         )
+
+
+class ErasedContactDataSerializer(serializers.Serializer):
+    erased = serializers.IntegerField(
+        min_value=0,
+        help_text="How many of your reports had contact data, now erased (0 when none had "
+        "any left).",
+    )
+
+
+class EraseContactDataView(APIView):
+    """The caller's right to erasure of the contact data given with their reports."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="me_erase_contact_data_create",
+        summary="Erase the contact data of your reports",
+        description="Blanks `contact_name`, `contact_email` and `contact_phone` on every "
+        "report you filed, also in their history, and records the erasure in each report's "
+        "history. You stay their reporter: you still see and follow them (status emails go "
+        "to your account's email). Calling it again erases nothing more (`erased`: 0).",
+        request=None,
+        responses=ErasedContactDataSerializer,
+    )
+    def post(self, request):
+        erased = retention.erase_contact_data(user=request.user)
+        return Response(ErasedContactDataSerializer({"erased": erased}).data)

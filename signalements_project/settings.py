@@ -256,3 +256,7 @@ SIGNALEMENT_NEAR_MAX_RADIUS_M = env.int("NEAR_MAX_RADIUS_M", default=50_000)
 # Possible duplicates: open reports of the same category this close, this recent.
 SIGNALEMENT_DUPLICATE_RADIUS_M = env.int("DUPLICATE_RADIUS_M", default=50)
 SIGNALEMENT_DUPLICATE_WINDOW_DAYS = env.int("DUPLICATE_WINDOW_DAYS", default=30)
+# Retention: reports in these (closed) statuses, closed more than this many days ago,
+# lose their contact data and reporter (`manage.py anonymize_reports`, daily from cron).
+SIGNALEMENT_RETENTION_DAYS = env.int("RETENTION_DAYS", default=365)
+SIGNALEMENT_RETENTION_STATUSES = env.list("RETENTION_STATUSES", default=["resolved", "rejected"])

@@ -82,6 +82,7 @@ EXPECTED_OPERATIONS = {
         "/api/signalements/{id}/similar/": ["GET"],
         "/api/auth/token/": ["POST", "DELETE"],
         "/api/me/": ["GET"],
+        "/api/me/erase-contact-data/": ["POST"],
     }.items()
     for method in methods
 }
