@@ -17,7 +17,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import history, retention, services
+from . import history, retention, services, stats
 from .filters import CategoryFilter, SignalementFilter
 from .models import Category, Comment, Signalement
 from .permissions import (
@@ -72,7 +72,7 @@ PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 # Codes raised by model validation (`Signalement.clean()`, model field validators),
 # which drf-standardized-errors cannot discover from the serializer fields.
 @extend_validation_errors(["future_date"], field_name="date", actions=WRITE_ACTIONS)
-@extend_validation_errors(["near_required"], field_name="radius", actions=["list"])
+@extend_validation_errors(["near_required"], field_name="radius", actions=["list", "stats"])
 @extend_validation_errors(
     [
         "unknown_field",
@@ -189,6 +189,27 @@ class SignalementViewSet(viewsets.ModelViewSet):
         return SimilarSignalementSerializer(
             candidates, many=True, context={"origin": signalement}
         ).data
+
+    @extend_schema(
+        operation_id="signalements_stats",
+        summary="Statistics of the reports you can see, with the list's filters",
+        description="Counts by status, by category and by month (created, resolved), and "
+        "the median time to resolution, over the reports the list would return with the "
+        "same filters: all of them for agents, public ones (and your own) for everyone "
+        "else. Not paginated; `ordering` does not apply.",
+        filters=True,
+        responses=stats.SignalementStatsSerializer,
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="stats",
+        pagination_class=None,
+        filterset_class=stats.SignalementStatsFilter,
+    )
+    def stats(self, request):
+        queryset = self.filter_queryset(self.get_queryset())
+        return Response(stats.SignalementStatsSerializer(stats.compute(queryset)).data)
 
     @extend_schema(
         operation_id="signalements_transition",

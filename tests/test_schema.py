@@ -80,6 +80,7 @@ def test_operations_open_to_anonymous_clients_say_so(generated_schema):
         ("/api/signalements/{id}/history/", "get"),
         ("/api/signalements/{id}/comments/", "get"),
         ("/api/signalements/{id}/similar/", "get"),
+        ("/api/signalements/stats/", "get"),
         ("/api/auth/token/", "post"),
     }
 
