@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
+from . import exports, services
 from .models import Category, Comment, ExtraField, Signalement, Status, reference_to_pk
 
 
@@ -72,6 +72,12 @@ def _transition_action(to_status: Status):
     action.short_description = format_lazy(_("Mark selected as “{}”"), to_status.label)
     action.allowed_permissions = ("change",)
     return action
+
+
+@admin.action(description=_("Export selected to CSV"), permissions=["view"])
+def export_csv(modeladmin, request, queryset):
+    """The selected reports as a CSV download, in the list's order (see exports.py)."""
+    return exports.csv_response(queryset)
 
 
 class CommentInline(admin.TabularInline):
@@ -156,7 +162,10 @@ class SignalementAdmin(SimpleHistoryAdmin):
             },
         ),
     ]
-    actions = [_transition_action(status) for status in Status if status != Status.NEW]
+    actions = [
+        *(_transition_action(status) for status in Status if status != Status.NEW),
+        export_csv,
+    ]
 
     @admin.display(description=_("reference"), ordering="id")
     def reference(self, signalement):

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework import permissions, routers
 
-from . import views
+from . import exports, views
 
 
 class Router(routers.DefaultRouter):
@@ -25,5 +25,7 @@ urlpatterns = [
         views.EraseContactDataView.as_view(),
         name="me-erase-contact-data",
     ),
+    # Before the router: its `signalements/{pk}.{format}` route would match this path.
+    path("signalements/export.csv", exports.export_csv_view, name="signalement-export-csv"),
     *router.urls,
 ]

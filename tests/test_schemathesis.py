@@ -80,6 +80,7 @@ EXPECTED_OPERATIONS = {
         "/api/signalements/{id}/history/": ["GET"],
         "/api/signalements/{id}/comments/": ["GET", "POST"],
         "/api/signalements/{id}/similar/": ["GET"],
+        "/api/signalements/export.csv": ["GET"],
         "/api/signalements/stats/": ["GET"],
         "/api/auth/token/": ["POST", "DELETE"],
         "/api/me/": ["GET"],
