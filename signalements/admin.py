@@ -2,13 +2,23 @@
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
 from django.utils.text import Truncator, format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import exports, services
-from .models import Category, Comment, ExtraField, Signalement, Status, reference_to_pk
+from . import attachments, exports, services
+from .models import (
+    Attachment,
+    Category,
+    Comment,
+    ExtraField,
+    Signalement,
+    Status,
+    reference_to_pk,
+)
 
 
 class ExtraFieldInline(admin.StackedInline):
@@ -89,6 +99,48 @@ class CommentInline(admin.TabularInline):
     extra = 0
 
 
+def _thumbnail(attachment: Attachment, height: int = 120):
+    """The photo's thumbnail, linking to the photo itself."""
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="{}" '
+        'style="max-height: {}px; max-width: {}px"></a>',
+        attachment.file.url,
+        attachment.thumbnail.url,
+        _("photo %(id)s") % {"id": attachment.pk},
+        height,
+        height * 2,
+    )
+
+
+class AttachmentInline(admin.TabularInline):
+    """The report's photos, as thumbnails; deleting one deletes its files. Photos are
+    added through the API (`/api/signalements/{id}/attachments/`), which checks and
+    re-encodes them."""
+
+    model = Attachment
+    fields = ["preview", "content_type", "dimensions", "file_size", "uploaded_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("photo"))
+    def preview(self, attachment):
+        return _thumbnail(attachment)
+
+    @admin.display(description=_("dimensions"))
+    def dimensions(self, attachment):
+        return f"{attachment.width} × {attachment.height}"
+
+    @admin.display(description=_("size"))
+    def file_size(self, attachment):
+        return filesizeformat(attachment.size)
+
+
 class DuplicateInline(admin.TabularInline):
     """The reports marked as duplicates of this one (the other side of `duplicate_of`)."""
 
@@ -114,6 +166,7 @@ class DuplicateInline(admin.TabularInline):
 class SignalementAdmin(SimpleHistoryAdmin):
     list_display = [
         "reference",
+        "photo",
         "excerpt",
         "category",
         "status",
@@ -141,7 +194,7 @@ class SignalementAdmin(SimpleHistoryAdmin):
     show_full_result_count = False
     autocomplete_fields = ["category"]
     raw_id_fields = ["reporter", "duplicate_of"]
-    inlines = [CommentInline, DuplicateInline]
+    inlines = [AttachmentInline, CommentInline, DuplicateInline]
     readonly_fields = ["reference", "uuid", "status", "created_at", "updated_at", "resolved_at"]
     fieldsets = [
         (None, {"fields": ["reference", "title", "description", "date", "category", "extra"]}),
@@ -175,8 +228,22 @@ class SignalementAdmin(SimpleHistoryAdmin):
     def excerpt(self, signalement):
         return signalement.title or Truncator(signalement.description).chars(80)
 
+    @admin.display(description=_("photo"))
+    def photo(self, signalement):
+        photos = signalement.attachments.all()  # prefetched: see get_queryset
+        return _thumbnail(photos[0], height=40) if photos else ""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("attachments")
+
     def save_formset(self, request, form, formset, change):
-        """Comments written in the admin are signed by the staff member."""
+        """Comments written in the admin are signed by the staff member; photos are
+        removed with their files."""
+        if formset.model is Attachment:
+            formset.save(commit=False)
+            for photo in formset.deleted_objects:
+                attachments.remove(photo)
+            return
         for comment in formset.save(commit=False):
             if comment.pk is None:
                 comment.author = request.user

@@ -238,8 +238,22 @@ class Signalement(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, editable=False)
 
+    # An anonymous reporter's proof of authorship: the SHA-256 of the secret returned
+    # once by the create (see `reporter_tokens.py`), and when it stops being valid.
+    reporter_token_hash = models.CharField(
+        _("reporter token (hashed)"),
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+    )
+    reporter_token_expires_at = models.DateTimeField(
+        _("reporter token expires at"), null=True, blank=True, editable=False
+    )
+
     history = HistoricalRecords(
-        excluded_fields=["updated_at"],
+        excluded_fields=["updated_at", "reporter_token_hash", "reporter_token_expires_at"],
         cascade_delete_history=True,
         # The public note of a status change is kept with the change itself.
         history_change_reason_field=models.TextField(null=True),
@@ -387,6 +401,52 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return Truncator(self.body).chars(60)
+
+
+def attachment_path(folder: str, extension: str) -> str:
+    """A new file name under `folder`: unguessable (the URL of a photo of a hidden report
+    must not be found by counting) and free of anything the client sent."""
+    now = timezone.now()
+    return f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
+
+
+class Attachment(models.Model):
+    """A photo of a report: the uploaded image re-encoded without its metadata, and a
+    thumbnail (see `photos.py`)."""
+
+    signalement = models.ForeignKey(
+        Signalement,
+        verbose_name=_("signalement"),
+        on_delete=models.CASCADE,
+        related_name="attachments",
+    )
+    file = models.FileField(_("file"), max_length=255)
+    thumbnail = models.FileField(_("thumbnail"), max_length=255)
+    content_type = models.CharField(_("content type"), max_length=40)
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        on_delete=models.SET_NULL,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text=_("Empty for an anonymous reporter."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["signalement", "created_at", "id"], name="attachment_report_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.file.name
 
 
 def reference_to_pk(reference: str) -> int | None:

@@ -12,8 +12,9 @@ report the caller may not see is a 404. These classes decide what a caller may *
 """
 
 from django.db import models
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 
+from . import reporter_tokens
 from .models import AGENTS_GROUP, Signalement, Status
 
 
@@ -53,25 +54,95 @@ def is_owner(user, signalement: Signalement) -> bool:
     return bool(user and user.is_authenticated and signalement.reporter_id == user.pk)
 
 
+def acts_as_reporter(request, signalement: Signalement) -> bool:
+    """The caller filed this report: logged in as its reporter, or holding the valid
+    reporter token of a report filed anonymously (see `reporter_tokens.py`)."""
+    if request is None:
+        return False
+    return is_owner(request.user, signalement) or (
+        reporter_tokens.presented(request) is not None
+        and reporter_tokens.signalement_id(request) == signalement.pk
+    )
+
+
+def holds_reporter_token(request) -> bool:
+    """Whether an anonymous caller presents a valid reporter token (see
+    `reporter_tokens.py`). One that is not valid (unknown, expired, or its report no
+    longer `new`) is refused as a failed authentication: a 401."""
+    if request.user.is_authenticated or reporter_tokens.presented(request) is None:
+        return False
+    if reporter_tokens.signalement_id(request) is None:
+        raise exceptions.AuthenticationFailed(
+            "Invalid reporter token: unknown, expired, or its report is no longer new.",
+            code="authentication_failed",
+        )
+    return True
+
+
+def may_edit_new_report(request, signalement: Signalement) -> bool:
+    """What reporters may do to their report while it is `new`, agents at any time.
+
+    Refused to an anonymous caller with a reporter token for another report: a 403
+    (DRF would make any refusal of an unauthenticated caller a 401)."""
+    if is_agent(request.user) or (
+        signalement.status == Status.NEW and acts_as_reporter(request, signalement)
+    ):
+        return True
+    if holds_reporter_token(request):
+        raise exceptions.PermissionDenied("Your reporter token is for another report.")
+    return False
+
+
 class SignalementPermission(permissions.BasePermission):
     """Anyone reads (what they may see) and creates. A reporter edits their own report
-    while it is `new`; agents edit any report; only admins delete."""
+    while it is `new` (an anonymous one with their reporter token); agents edit any
+    report; only admins delete."""
 
     @staticmethod
     def allows_anonymous(method: str, view) -> bool:
         return method in permissions.SAFE_METHODS or view.action == "create"
 
+    @staticmethod
+    def allows_reporter_token(method: str, view) -> bool:
+        return view.action in ("update", "partial_update")
+
     def has_permission(self, request, view):
-        return self.allows_anonymous(request.method, view) or request.user.is_authenticated
+        return (
+            self.allows_anonymous(request.method, view)
+            or request.user.is_authenticated
+            or (self.allows_reporter_token(request.method, view) and holds_reporter_token(request))
+        )
 
     def has_object_permission(self, request, view, obj):
         if request.method in permissions.SAFE_METHODS:
             return True
         if request.method == "DELETE":
             return is_admin(request.user)
-        if is_agent(request.user):
-            return True
-        return is_owner(request.user, obj) and obj.status == Status.NEW
+        return may_edit_new_report(request, obj)
+
+
+class AttachmentPermission(permissions.BasePermission):
+    """Anyone sees the photos of a report they can see. Agents add and remove photos at
+    any time; its reporter (an anonymous one with their reporter token) while it is
+    `new`."""
+
+    @staticmethod
+    def allows_anonymous(method: str, view) -> bool:
+        return method in permissions.SAFE_METHODS
+
+    @staticmethod
+    def allows_reporter_token(method: str, view) -> bool:
+        return method not in permissions.SAFE_METHODS
+
+    def has_permission(self, request, view):
+        return (
+            self.allows_anonymous(request.method, view)
+            or request.user.is_authenticated
+            or holds_reporter_token(request)
+        )
+
+    def has_object_permission(self, request, view, obj):
+        return request.method in permissions.SAFE_METHODS or may_edit_new_report(request, obj)
 
 
 class CommentPermission(permissions.BasePermission):

@@ -5,12 +5,18 @@ import re
 
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 
+# An anonymous reporter's secret for their new report (see reporter_tokens.py); declared
+# in SPECTACULAR_SETTINGS["APPEND_COMPONENTS"].
+REPORTER_TOKEN_SCHEME = "reporterToken"
+
 
 class AutoSchema(StandardizedErrorsAutoSchema):
     def get_auth(self):
         """drf-spectacular marks an operation as open to anonymous clients (`{}` in its
         security list) only for DRF's own AllowAny/IsAuthenticatedOrReadOnly; our
-        permission classes say so through `allows_anonymous(request_method, view)`."""
+        permission classes say so through `allows_anonymous(request_method, view)`, and
+        which operations an anonymous reporter's token opens through
+        `allows_reporter_token(request_method, view)`."""
         auth = super().get_auth()
         if {} not in auth and any(
             getattr(permission, "allows_anonymous", lambda method, view: False)(
@@ -19,6 +25,13 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             for permission in self.view.get_permissions()
         ):
             auth.append({})
+        if any(
+            getattr(permission, "allows_reporter_token", lambda method, view: False)(
+                self.method, self.view
+            )
+            for permission in self.view.get_permissions()
+        ):
+            auth.append({REPORTER_TOKEN_SCHEME: []})
         return auth
 
 

@@ -11,14 +11,19 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils.text import Truncator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
 
 from . import geo
+from . import photos as photo_files
 from .extra import check_extra
 from .models import (
     AGENTS_GROUP,
+    Attachment,
     Category,
     Comment,
     ExtraField,
@@ -26,7 +31,7 @@ from .models import (
     Status,
     fits_in_utc,
 )
-from .permissions import is_owner
+from .permissions import acts_as_reporter, is_owner
 
 PRIVATE_FIELDS = ("contact_name", "contact_email", "contact_phone")
 # Django's default username validator (ASCII letters, digits and @/./+/-/_).
@@ -235,6 +240,70 @@ class CategorySerializer(ValidatedModelSerializer):
         )
 
 
+class AttachmentSerializer(serializers.ModelSerializer):
+    """A photo of a report, as stored: re-encoded, without metadata."""
+
+    url = serializers.SerializerMethodField(help_text="The photo.")
+    thumbnail_url = serializers.SerializerMethodField(
+        help_text=f"A JPEG at most {photo_files.THUMBNAIL_SIZE[0]}×{photo_files.THUMBNAIL_SIZE[1]} "
+        "pixels, for lists."
+    )
+
+    class Meta:
+        model = Attachment
+        fields = [
+            "id",
+            "url",
+            "thumbnail_url",
+            "content_type",
+            "size",
+            "width",
+            "height",
+            "created_at",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "content_type": {"help_text": "`image/jpeg`, `image/png` or `image/webp`."},
+            "size": {"help_text": "Bytes of the stored photo."},
+            "width": {"help_text": "Pixels, upright."},
+            "height": {"help_text": "Pixels, upright."},
+        }
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, attachment) -> str:
+        return self._absolute(attachment.file.url)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail_url(self, attachment) -> str:
+        return self._absolute(attachment.thumbnail.url)
+
+    def _absolute(self, url: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    photos = serializers.ListField(
+        child=serializers.FileField(),
+        allow_empty=False,
+        help_text="One or several JPEG, PNG or WebP images (the field repeated). Each is "
+        "checked by its content, re-encoded without metadata (EXIF, GPS position) after "
+        "being turned upright, and given a thumbnail.",
+    )
+
+    def validate_photos(self, uploads) -> list[photo_files.Photo]:
+        checked, errors = [], {}
+        for index, upload in enumerate(uploads):
+            try:
+                checked.append(photo_files.process(upload))
+            except photo_files.Rejected as rejected:
+                name = Truncator(upload.name or "").chars(100)
+                errors[index] = [ErrorDetail(f"{name}: {rejected.message}", rejected.code)]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return checked
+
+
 class SignalementSerializer(ValidatedModelSerializer):
     """The full report, for staff: private contact fields readable, moderation fields
     writable. The status changes only through the workflow, never by a plain write."""
@@ -265,6 +334,11 @@ class SignalementSerializer(ValidatedModelSerializer):
         required=False,
         allow_null=True,
         help_text="Id of the report this one duplicates.",
+    )
+    attachments = AttachmentSerializer(
+        many=True,
+        read_only=True,
+        help_text="Photos, oldest first (added through `/attachments/`).",
     )
     extra = serializers.DictField(
         required=False,
@@ -310,6 +384,7 @@ class SignalementSerializer(ValidatedModelSerializer):
             "longitude",
             "address",
             "extra",
+            "attachments",
             *PRIVATE_FIELDS,
             "assigned_to",
             "duplicate_of",
@@ -349,7 +424,7 @@ class PublicSignalementSerializer(SignalementSerializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         user = request.user if request else None
-        if not is_owner(user, instance):
+        if not acts_as_reporter(request, instance):
             for name in PRIVATE_FIELDS:
                 data.pop(name, None)
         original = instance.duplicate_of
@@ -420,6 +495,20 @@ class CreatedSignalementSerializer(SignalementSerializer):
     problem (same category, nearby, recent), nearest first."""
 
     possible_duplicates = SimilarSignalementSerializer(many=True, read_only=True)
+    reporter_token = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="For an anonymous create only (null otherwise), and only in this "
+        "response: a secret to send back as the `X-Reporter-Token` header to add photos "
+        "to this report and edit it, while it is `new`, until `reporter_token_expires_at`. "
+        "Keep it on the device; it is stored hashed and cannot be shown again.",
+    )
+    reporter_token_expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta(SignalementSerializer.Meta):
-        fields = [*SignalementSerializer.Meta.fields, "possible_duplicates"]
+        fields = [
+            *SignalementSerializer.Meta.fields,
+            "possible_duplicates",
+            "reporter_token",
+            "reporter_token_expires_at",
+        ]

@@ -13,14 +13,16 @@ from drf_standardized_errors.openapi_validation_errors import extend_validation_
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import history, retention, services, stats
+from . import attachments, history, reporter_tokens, retention, services, stats
 from .filters import CategoryFilter, SignalementFilter
-from .models import Category, Comment, Signalement
+from .models import Attachment, Category, Comment, Signalement
 from .permissions import (
+    AttachmentPermission,
     CommentPermission,
     IsAdminOrReadOnly,
     IsAgent,
@@ -35,6 +37,8 @@ from .renderers import (
     SignalementFeatureCollectionSerializer,
 )
 from .serializers import (
+    AttachmentSerializer,
+    AttachmentUploadSerializer,
     CategorySerializer,
     CommentSerializer,
     CreatedSignalementSerializer,
@@ -88,6 +92,16 @@ PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 @extend_validation_errors(["incomplete_location"], field_name="longitude", actions=WRITE_ACTIONS)
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page", actions=["list"])
 @extend_validation_errors(PAGINATION_ERROR_CODES, field_name="page_size", actions=["list"])
+# Photos refused by `photos.process`, and one too many.
+@extend_validation_errors(
+    ["not_an_image", "corrupt", "file_too_large", "too_many_pixels", "empty"],
+    field_name="photos.INDEX",
+    actions=["attachments"],
+    methods=["post"],
+)
+@extend_validation_errors(
+    ["too_many_photos"], field_name="photos", actions=["attachments"], methods=["post"]
+)
 @extend_schema_view(
     list=extend_schema(
         summary="List reports: public ones, your own, or all for agents",
@@ -130,7 +144,9 @@ class SignalementViewSet(viewsets.ModelViewSet):
     read and (while `new`) edit their own; agents read and triage everything; admins
     delete."""
 
-    queryset = Signalement.objects.select_related("category", "assigned_to", "duplicate_of")
+    queryset = Signalement.objects.select_related(
+        "category", "assigned_to", "duplicate_of"
+    ).prefetch_related("attachments")
     serializer_class = SignalementSerializer
     filterset_class = SignalementFilter
     permission_classes = [SignalementPermission]
@@ -153,9 +169,12 @@ class SignalementViewSet(viewsets.ModelViewSet):
         user = self.request.user
         if is_agent(user):
             return queryset
+        visible = Q(is_public=True)
         if user.is_authenticated:
-            return queryset.filter(Q(is_public=True) | Q(reporter=user))
-        return queryset.filter(is_public=True)
+            visible |= Q(reporter=user)
+        if (token_holder_of := reporter_tokens.signalement_id(self.request)) is not None:
+            visible |= Q(pk=token_holder_of)
+        return queryset.filter(visible)
 
     def get_serializer_class(self):
         # The schema documents the full representation; at run time only agents get it.
@@ -165,12 +184,26 @@ class SignalementViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         user = self.request.user
-        serializer.save(reporter=user if user.is_authenticated else None)
+        if user.is_authenticated:
+            serializer.save(reporter=user)
+            self._reporter_token = None
+        else:
+            # An anonymous reporter's proof of authorship, returned once (create below).
+            self._reporter_token, stored = reporter_tokens.issue()
+            serializer.save(reporter=None, **stored)
 
     def create(self, request, *args, **kwargs):
         response = super().create(request, *args, **kwargs)
         signalement = Signalement.objects.get(pk=response.data["id"])
         response.data["possible_duplicates"] = self._similar_to(signalement)
+        response.data["reporter_token"] = self._reporter_token
+        response.data["reporter_token_expires_at"] = (
+            serializers.DateTimeField().to_representation(signalement.reporter_token_expires_at)
+            if self._reporter_token
+            else None
+        )
+        if self._reporter_token:
+            response["Cache-Control"] = "no-store"  # the secret must not sit in a cache
         return response
 
     @extend_schema(
@@ -189,6 +222,85 @@ class SignalementViewSet(viewsets.ModelViewSet):
         return SimilarSignalementSerializer(
             candidates, many=True, context={"origin": signalement}
         ).data
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="signalements_attachments_list",
+        summary="A report's photos",
+        responses=AttachmentSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="signalements_attachments_create",
+        summary="Add photos to a report (agents; its reporter while it is new)",
+        description="`multipart/form-data` with one or several files in `photos`. Only "
+        "JPEG, PNG and WebP images are accepted, judged by their content; each is stored "
+        "re-encoded without metadata (EXIF, GPS position), upright, with a thumbnail. "
+        "Limits: `ATTACHMENTS_MAX_PER_REPORT` photos per report, `ATTACHMENT_MAX_BYTES` "
+        "per file, `ATTACHMENT_MAX_PIXELS` per image. A refused file is a 400 whose "
+        "`attr` is `photos.<index>` and whose detail starts with the file name; nothing "
+        "is stored then. An anonymous reporter authenticates with the `X-Reporter-Token` "
+        "header that the create returned.",
+        request=AttachmentUploadSerializer,  # multipart/form-data: the action's parser
+        responses={201: AttachmentSerializer(many=True)},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        pagination_class=None,
+        filterset_class=None,
+        parser_classes=[MultiPartParser],
+        permission_classes=[AttachmentPermission],
+    )
+    def attachments(self, request, pk=None):
+        signalement = self.get_object()
+        context = self.get_serializer_context()
+        if request.method == "GET":
+            return Response(
+                AttachmentSerializer(signalement.attachments.all(), many=True, context=context).data
+            )
+        upload = AttachmentUploadSerializer(data=request.data)
+        try:
+            if "photos" in request.data:
+                attachments.check_room(signalement, len(request.data.getlist("photos")))
+            upload.is_valid(raise_exception=True)
+            added = attachments.add(
+                signalement=signalement,
+                photos=upload.validated_data["photos"],
+                by=request.user,
+            )
+        except attachments.TooManyPhotos as refused:
+            raise serializers.ValidationError(
+                {"photos": [str(refused)]}, code="too_many_photos"
+            ) from None
+        return Response(
+            AttachmentSerializer(added, many=True, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        operation_id="signalements_attachments_destroy",
+        summary="Remove a photo (agents; the report's reporter while it is new)",
+        parameters=[OpenApiParameter("attachment_id", int, OpenApiParameter.PATH)],
+        request=None,
+        responses={204: None},
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"attachments/(?P<attachment_id>[0-9]{1,18})",
+        pagination_class=None,
+        filterset_class=None,
+        permission_classes=[AttachmentPermission],
+    )
+    def attachment(self, request, pk=None, attachment_id=None):
+        signalement = self.get_object()
+        try:
+            photo = signalement.attachments.get(pk=attachment_id)
+        except Attachment.DoesNotExist:
+            raise exceptions.NotFound("No such photo on this report.") from None
+        attachments.remove(photo)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         operation_id="signalements_stats",

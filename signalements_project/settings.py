@@ -130,8 +130,23 @@ USE_TZ = True
 # --- Static files (served by whitenoise, also under gunicorn) -------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Uploaded photos -----------------------------------------------------------------
+# Through Django's storage API: local files under MEDIA_ROOT by default; any storage
+# backend by configuration (e.g. django-storages' S3 backend, so that several app
+# servers share the photos): MEDIA_STORAGE_BACKEND and its MEDIA_STORAGE_OPTIONS (JSON).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = env.str("MEDIA_URL", default="/media/")
+# Django serves MEDIA_ROOT itself in development; in production a proxy or the storage
+# does (see the README), unless SERVE_MEDIA is on (a single server without a proxy).
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": env.str(
+            "MEDIA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": env.json("MEDIA_STORAGE_OPTIONS", default={}),
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -238,6 +253,17 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode429Enum": f"{_ERROR_ENUMS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERROR_ENUMS}.ErrorCode500Enum.choices",
     },
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "reporterToken": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Reporter-Token",
+                "description": "The `reporter_token` that an anonymous create returned: "
+                "adds photos to that report and edits it while it is `new`.",
+            }
+        }
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "signalements.schema.error_attr_patterns",
@@ -260,3 +286,12 @@ SIGNALEMENT_DUPLICATE_WINDOW_DAYS = env.int("DUPLICATE_WINDOW_DAYS", default=30)
 # lose their contact data and reporter (`manage.py anonymize_reports`, daily from cron).
 SIGNALEMENT_RETENTION_DAYS = env.int("RETENTION_DAYS", default=365)
 SIGNALEMENT_RETENTION_STATUSES = env.list("RETENTION_STATUSES", default=["resolved", "rejected"])
+
+# Photos of a report: how many, how large (bytes of the uploaded file), how many pixels
+# (width × height: larger images, decompression bombs among them, are refused).
+SIGNALEMENT_MAX_ATTACHMENTS = env.int("ATTACHMENTS_MAX_PER_REPORT", default=5)
+SIGNALEMENT_ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+SIGNALEMENT_ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=50_000_000)
+# The secret an anonymous reporter gets with their new report, to add photos to it (and
+# edit it) while it is `new`: valid this long.
+SIGNALEMENT_REPORTER_TOKEN_TTL = timedelta(hours=env.int("REPORTER_TOKEN_TTL_HOURS", default=24))

@@ -5,15 +5,16 @@ from django.urls import reverse
 
 from signalements.models import Signalement
 
+from . import images
 from .factories import CategoryFactory, SignalementFactory
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:signalements_signalement_changelist")
-# Empty management forms of the change page's inlines (comments, duplicates).
+# Empty management forms of the change page's inlines (photos, comments, duplicates).
 NO_INLINES = {
     f"{prefix}-{name}": value
-    for prefix in ("comments", "duplicates")
+    for prefix in ("attachments", "comments", "duplicates")
     for name, value in [("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"), ("MAX_NUM_FORMS", "1000")]
 }
 
@@ -173,3 +174,68 @@ def test_an_agent_works_in_the_admin_with_the_groups_permissions(client, agent_u
         == 403
     )
     assert client.get(reverse("admin:signalements_category_add")).status_code == 403
+
+
+def _report_with_photos(agent_client, count=2):
+    from .test_attachments import upload
+
+    report = SignalementFactory()
+    for _ in range(count):
+        assert upload(agent_client, report.pk, ("a.jpg", images.jpeg_with_gps())).status_code == 201
+    return report
+
+
+def test_the_change_page_shows_the_photos_as_thumbnails(admin_client, agent_client):
+    report = _report_with_photos(agent_client)
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+
+    page = admin_client.get(url).content.decode()
+
+    for photo in report.attachments.all():
+        assert f'<img src="{photo.thumbnail.url}"' in page
+        assert f'href="{photo.file.url}"' in page
+    assert "64 × 48" in page
+
+
+def test_the_changelist_shows_a_thumbnail(admin_client, agent_client):
+    report = _report_with_photos(agent_client, count=1)
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert f'<img src="{report.attachments.get().thumbnail.url}"' in page
+
+
+def test_deleting_a_photo_in_the_admin_deletes_its_files(
+    admin_client, agent_client, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    report = _report_with_photos(agent_client)
+    doomed, kept = report.attachments.all()
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+    form = {
+        "title": report.title,
+        "description": report.description,
+        "date_0": report.date.strftime("%Y-%m-%d"),
+        "date_1": "08:00:00",
+        "category": report.category_id,
+        "priority": "normal",
+        "is_public": "on",
+        "latitude": "48.1",
+        "longitude": "-1.6",
+        **NO_INLINES,
+        "attachments-TOTAL_FORMS": "2",
+        "attachments-INITIAL_FORMS": "2",
+        "attachments-0-id": str(doomed.pk),
+        "attachments-0-signalement": str(report.pk),
+        "attachments-0-DELETE": "on",
+        "attachments-1-id": str(kept.pk),
+        "attachments-1-signalement": str(report.pk),
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, form)
+
+    assert response.status_code == 302
+    assert list(report.attachments.all()) == [kept]
+    assert not default_storage.exists(doomed.file.name)
+    assert not default_storage.exists(doomed.thumbnail.name)
+    assert default_storage.exists(kept.file.name)

@@ -18,8 +18,9 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from signalements.models import Category, Comment, Priority, Signalement, Status
+from signalements.models import Attachment, Category, Comment, Priority, Signalement, Status
 
+from . import images
 from .factories import CategoryFactory, SignalementFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +62,16 @@ def world(reporter, agent_user, superuser):
     }
     for user in (reporter, agent_user, superuser, neighbour):
         Token.objects.create(user=user)
+    for report in reports.values():  # a photo each (rows only: no test reads the files)
+        Attachment.objects.create(
+            signalement=report,
+            file=f"photos/{report.pk}.jpg",
+            thumbnail=f"thumbnails/{report.pk}.jpg",
+            content_type="image/jpeg",
+            size=1000,
+            width=64,
+            height=48,
+        )
     return World(
         users={"anonymous": None, "reporter": reporter, "agent": agent_user, "admin": superuser},
         neighbour=neighbour,
@@ -86,6 +97,7 @@ def db_state():
         "signalements": list(Signalement.objects.order_by("pk").values()),
         "history": list(Signalement.history.order_by("history_id").values()),
         "comments": list(Comment.objects.order_by("pk").values()),
+        "attachments": list(Attachment.objects.order_by("pk").values()),
         "categories": list(Category.objects.order_by("pk").values()),
         "tokens": list(Token.objects.order_by("user_id").values_list("user_id", "key")),
     }
@@ -111,6 +123,14 @@ def transition_url(report):
     return reverse("signalement-transition", args=[report.pk])
 
 
+def attachments_url(report):
+    return reverse("signalement-attachments", args=[report.pk])
+
+
+def attachment_url(report):
+    return reverse("signalement-attachment", args=[report.pk, report.attachments.get().pk])
+
+
 # --- The actions of the matrix -------------------------------------------------------
 
 
@@ -134,6 +154,7 @@ class Action:
     payload: Callable[[Call], dict] | None = None
     # Asserts the database change a successful write made (reads must change nothing).
     effect: Callable[[Call, object], None] | None = None
+    format: str = "json"
 
 
 def next_status(report):
@@ -204,6 +225,22 @@ def comment_added(call, response):
     assert comment.is_internal is False
 
 
+def photo_payload(call):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {"photos": [SimpleUploadedFile("photo.jpg", images.jpeg_with_gps())]}
+
+
+def photo_added(call, response):
+    assert call.target.attachments.count() == 2
+    added = call.target.attachments.get(pk=response.json()[0]["id"])
+    assert added.uploaded_by == call.user
+
+
+def photo_removed(call, response):
+    assert not call.target.attachments.exists()
+
+
 def category_created(call, response):
     assert Category.objects.filter(code="mobilier-urbain", name="Mobilier urbain").exists()
 
@@ -242,6 +279,13 @@ REPORT_ACTIONS = {
     "comments_list": Action("get", lambda c: comments_url(c.target)),
     "comments_create": Action(
         "post", lambda c: comments_url(c.target), lambda c: {"body": COMMENT_BODY}, comment_added
+    ),
+    "attachments_list": Action("get", lambda c: attachments_url(c.target)),
+    "attachments_create": Action(
+        "post", lambda c: attachments_url(c.target), photo_payload, photo_added, "multipart"
+    ),
+    "attachment_destroy": Action(
+        "delete", lambda c: attachment_url(c.target), effect=photo_removed
     ),
 }
 
@@ -302,6 +346,9 @@ REPORT_MATRIX = {
         "history":             (200,    404,    200,     200),
         "comments_list":       (200,    404,    200,     200),
         "comments_create":     (401,    401,    401,     401),
+        "attachments_list":    (200,    404,    200,     200),
+        "attachments_create":  (401,    401,    401,     401),
+        "attachment_destroy":  (401,    401,    401,     401),
     },
     "reporter": {
         "retrieve":            (200,    404,    200,     200),
@@ -312,6 +359,9 @@ REPORT_MATRIX = {
         "history":             (200,    404,    200,     200),
         "comments_list":       (200,    404,    200,     200),
         "comments_create":     (403,    404,    201,     201),
+        "attachments_list":    (200,    404,    200,     200),
+        "attachments_create":  (403,    404,    201,     403),
+        "attachment_destroy":  (403,    404,    204,     403),
     },
     "agent": {
         "retrieve":            (200,    200,    200,     200),
@@ -322,6 +372,9 @@ REPORT_MATRIX = {
         "history":             (200,    200,    200,     200),
         "comments_list":       (200,    200,    200,     200),
         "comments_create":     (201,    201,    201,     201),
+        "attachments_list":    (200,    200,    200,     200),
+        "attachments_create":  (201,    201,    201,     201),
+        "attachment_destroy":  (204,    204,    204,     204),
     },
     "admin": {
         "retrieve":            (200,    200,    200,     200),
@@ -332,6 +385,9 @@ REPORT_MATRIX = {
         "history":             (200,    200,    200,     200),
         "comments_list":       (200,    200,    200,     200),
         "comments_create":     (201,    201,    201,     201),
+        "attachments_list":    (200,    200,    200,     200),
+        "attachments_create":  (201,    201,    201,     201),
+        "attachment_destroy":  (204,    204,    204,     204),
     },
 }
 
@@ -377,7 +433,7 @@ def test_permission_matrix(world, clients, role, action_name, target_name, expec
     call = Call(world=world, role=role, target=target)
     before = db_state()
 
-    kwargs = {"format": "json"}
+    kwargs = {"format": action.format}
     if action.payload is not None:
         kwargs["data"] = action.payload(call)
     response = getattr(clients[role], action.method)(action.url(call), **kwargs)

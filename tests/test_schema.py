@@ -35,7 +35,12 @@ def test_every_operation_has_exactly_one_request_content_type(generated_schema):
         for method, operation in item.items():
             body = operation.get("requestBody")
             if body:
-                assert list(body["content"]) == ["application/json"], (path, method)
+                expected = (
+                    "multipart/form-data"  # file uploads
+                    if path == "/api/signalements/{id}/attachments/"
+                    else "application/json"
+                )
+                assert list(body["content"]) == [expected], (path, method)
 
 
 def test_errors_are_documented_with_the_common_shape(generated_schema):
@@ -80,6 +85,7 @@ def test_operations_open_to_anonymous_clients_say_so(generated_schema):
         ("/api/signalements/{id}/history/", "get"),
         ("/api/signalements/{id}/comments/", "get"),
         ("/api/signalements/{id}/similar/", "get"),
+        ("/api/signalements/{id}/attachments/", "get"),
         ("/api/signalements/stats/", "get"),
         ("/api/auth/token/", "post"),
     }

@@ -80,6 +80,8 @@ EXPECTED_OPERATIONS = {
         "/api/signalements/{id}/history/": ["GET"],
         "/api/signalements/{id}/comments/": ["GET", "POST"],
         "/api/signalements/{id}/similar/": ["GET"],
+        "/api/signalements/{id}/attachments/": ["GET", "POST"],
+        "/api/signalements/{id}/attachments/{attachment_id}/": ["DELETE"],
         "/api/signalements/export.csv": ["GET"],
         "/api/signalements/stats/": ["GET"],
         "/api/auth/token/": ["POST", "DELETE"],

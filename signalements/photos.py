@@ -1,0 +1,159 @@
+"""Photos of reports: what an upload must be, and what is kept of it.
+
+An upload is judged by its content, decoded with Pillow, never by its name or the content
+type the client claims: only a complete JPEG, PNG or WebP image within the size and pixel
+limits is accepted. What is stored is not the upload but a re-encoding of its pixels,
+turned upright first (EXIF orientation), with no metadata at all: a phone's EXIF block
+carries the GPS position where the photo was taken, often the reporter's home. Only the
+colour profile is kept, so that colours stay right.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow format name -> (content type, file extension).
+FORMATS = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+}
+THUMBNAIL_SIZE = (320, 320)
+THUMBNAIL_FORMAT = "JPEG"
+JPEG_QUALITY = 90
+# Errors Pillow's decoders raise on broken data (truncated files, bad chunks).
+DECODING_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
+
+
+class Rejected(Exception):
+    """The upload is not an acceptable photo; `code` says why."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An accepted photo, re-encoded: the bytes to store and what to record about them."""
+
+    content: bytes
+    thumbnail: bytes
+    format: str
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return FORMATS[self.format][0]
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.format][1]
+
+    @property
+    def thumbnail_extension(self) -> str:
+        return FORMATS[THUMBNAIL_FORMAT][1]
+
+
+def process(upload) -> Photo:
+    """Check an uploaded file (a Django `UploadedFile`, or any binary file object with a
+    `size`) and re-encode it; raises `Rejected`."""
+    max_bytes = settings.SIGNALEMENT_ATTACHMENT_MAX_BYTES
+    if upload.size > max_bytes:
+        raise Rejected(
+            f"The file is larger than {filesizeformat(max_bytes)}.", code="file_too_large"
+        )
+    if upload.size == 0:
+        raise Rejected("The file is empty.", code="empty")
+    image = _decode(upload)
+    try:
+        upright = ImageOps.exif_transpose(image)
+        return Photo(
+            content=_encode(upright, image.format),
+            thumbnail=_thumbnail(upright),
+            format=image.format,
+            width=upright.width,
+            height=upright.height,
+        )
+    except DECODING_ERRORS as error:  # e.g. a malformed EXIF block
+        raise Rejected(f"The image cannot be read: {error}.", code="corrupt") from error
+
+
+def _decode(upload) -> Image.Image:
+    """The upload's pixels, fully decoded, after checking the format and the size that
+    the header announces (so that a decompression bomb is never decoded)."""
+    max_pixels = settings.SIGNALEMENT_ATTACHMENT_MAX_PIXELS
+    upload.seek(0)
+    too_many_pixels = Rejected(
+        f"The image has more than {max_pixels:,} pixels.".replace(",", " "),
+        code="too_many_pixels",
+    )
+    with warnings.catch_warnings():
+        # Pillow warns of, then refuses, images far beyond its own limit.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(upload, formats=list(FORMATS))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise too_many_pixels from None
+        except UnidentifiedImageError:
+            raise Rejected(
+                "The file is not a JPEG, PNG or WebP image.", code="not_an_image"
+            ) from None
+        except DECODING_ERRORS as error:
+            raise Rejected(f"The image cannot be read: {error}.", code="corrupt") from error
+        if image.width * image.height > max_pixels:
+            raise too_many_pixels
+        try:
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise too_many_pixels from None
+        except DECODING_ERRORS as error:
+            raise Rejected(
+                f"The image is truncated or corrupt: {error}.", code="corrupt"
+            ) from error
+    return image
+
+
+def _encode(image: Image.Image, format: str) -> bytes:
+    """The image in the same format, with nothing but its pixels (and colour profile):
+    a copy whose `info` (EXIF, XMP, comments, text chunks...) is dropped."""
+    clean = image.copy()
+    clean.info = {}
+    options = {}
+    if icc_profile := image.info.get("icc_profile"):
+        options["icc_profile"] = icc_profile
+    if format == "PNG" and "transparency" in image.info:
+        options["transparency"] = image.info["transparency"]
+    if format == "JPEG":
+        if clean.mode not in ("L", "RGB", "CMYK"):
+            clean = clean.convert("RGB")
+        options.update(quality=JPEG_QUALITY)
+    elif format == "WEBP":
+        options.update(quality=JPEG_QUALITY)
+    buffer = io.BytesIO()
+    clean.save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    """A small JPEG for lists and the admin; transparency is flattened on white."""
+    thumbnail = image.copy()
+    thumbnail.thumbnail(THUMBNAIL_SIZE)
+    if thumbnail.mode in ("RGBA", "LA") or (
+        thumbnail.mode == "P" and "transparency" in thumbnail.info
+    ):
+        rgba = thumbnail.convert("RGBA")
+        thumbnail = Image.new("RGB", rgba.size, "white")
+        thumbnail.paste(rgba, mask=rgba.getchannel("A"))
+    elif thumbnail.mode != "RGB":
+        thumbnail = thumbnail.convert("RGB")
+    thumbnail.info = {}
+    buffer = io.BytesIO()
+    thumbnail.save(buffer, format=THUMBNAIL_FORMAT, quality=80)
+    return buffer.getvalue()
