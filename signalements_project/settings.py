@@ -135,7 +135,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Through Django's storage API: local files under MEDIA_ROOT by default; any storage
 # backend by configuration (e.g. django-storages' S3 backend, so that several app
 # servers share the photos): MEDIA_STORAGE_BACKEND and its MEDIA_STORAGE_OPTIONS (JSON).
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+# A relative MEDIA_ROOT is taken from the project directory.
+MEDIA_ROOT = BASE_DIR / env.str("MEDIA_ROOT", default="media")
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 # Django serves MEDIA_ROOT itself in development; in production a proxy or the storage
 # does (see the README), unless SERVE_MEDIA is on (a single server without a proxy).

@@ -618,3 +618,39 @@ def test_a_second_client_sees_the_token_only_once(anonymous_report):
     other = APIClient()
     listed = other.get("/api/signalements/").json()
     assert token not in str(listed)
+
+
+def test_an_s3_storage_is_configured_by_environment_variables():
+    """The settings read the storage backend and its options from the environment
+    (django-storages' S3 backend here; building URLs needs no connection)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "MEDIA_STORAGE_BACKEND": "storages.backends.s3.S3Storage",
+        "MEDIA_STORAGE_OPTIONS": json.dumps(
+            {
+                "bucket_name": "signalements-photos",
+                "endpoint_url": "https://s3.example.org",
+                "custom_domain": "photos.example.org",
+                "querystring_auth": False,
+            }
+        ),
+    }
+    script = (
+        "import django; django.setup();"
+        "from django.core.files.storage import storages;"
+        "s = storages['default'];"
+        "print(type(s).__name__, s.bucket_name, s.url('photos/2026/11/a.jpg'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == [
+        "S3Storage",
+        "signalements-photos",
+        "https://photos.example.org/photos/2026/11/a.jpg",
+    ]
