@@ -1,4 +1,5 @@
-"""Two simultaneous transitions of one report serialize (PostgreSQL row lock).
+"""Two simultaneous transitions of one report serialize (PostgreSQL row lock); so do
+simultaneous photo uploads, which must not together exceed the limit.
 
 `services.transition` locks the report's row with SELECT ... FOR UPDATE, so a second
 transition started while a first one is uncommitted waits for it, then checks the
@@ -10,6 +11,7 @@ The threads use their own database connections and only see committed data, henc
 tests only run on PostgreSQL: `scripts/with-postgres.sh .venv/bin/pytest`.
 """
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -161,3 +163,42 @@ def test_of_many_simultaneous_identical_transitions_exactly_one_succeeds(mailout
     assert report.history.filter(status=Status.ACKNOWLEDGED).count() == 1
     assert report.history.count() == 2
     assert len(mailoutbox) == 1
+
+
+def test_simultaneous_uploads_cannot_exceed_the_photo_limit(settings, tmp_path):
+    """Each upload counts the report's photos under the row lock: of 6 simultaneous
+    uploads of one photo to a report with room for 2, exactly 2 are stored, and the
+    files of the refused ones are deleted."""
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from signalements import attachments, photos
+
+    from . import images
+
+    settings.SIGNALEMENT_MAX_ATTACHMENTS = 2
+    threads = 6
+    report = SignalementFactory()
+    photo = photos.process(SimpleUploadedFile("a.jpg", images.jpeg_with_gps()))
+    start = threading.Barrier(threads, timeout=TIMEOUT)
+
+    @in_own_connection
+    def add_one():
+        Signalement.objects.get(pk=report.pk)  # Opens the connection before the race.
+        start.wait()
+        try:
+            return attachments.add(signalement=report, photos=[photo])
+        except attachments.TooManyPhotos as refused:
+            return refused
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = [
+            f.result(timeout=TIMEOUT) for f in [pool.submit(add_one) for _ in range(threads)]
+        ]
+
+    added = [r for r in results if isinstance(r, list)]
+    assert len(added) == 2, f"{len(added)} of {threads} uploads were stored"
+    assert report.attachments.count() == 2
+    folder = os.path.dirname(report.attachments.first().file.name)  # photos/<year>/<month>
+    _, stored = default_storage.listdir(folder)
+    assert len(stored) == 2  # the refused uploads' files were deleted
