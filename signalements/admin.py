@@ -1,8 +1,10 @@
 """The back office: where staff triage reports all day."""
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator, format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import attachments, exports, services
 from .models import (
+    ApiKey,
     Attachment,
     Category,
     Comment,
@@ -195,9 +198,32 @@ class SignalementAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["category"]
     raw_id_fields = ["reporter", "duplicate_of"]
     inlines = [AttachmentInline, CommentInline, DuplicateInline]
-    readonly_fields = ["reference", "uuid", "status", "created_at", "updated_at", "resolved_at"]
+    # A link typed without a scheme is read as https (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    readonly_fields = [
+        "reference",
+        "uuid",
+        "status",
+        "api_key",
+        "created_at",
+        "updated_at",
+        "resolved_at",
+    ]
     fieldsets = [
-        (None, {"fields": ["reference", "title", "description", "date", "category", "extra"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "reference",
+                    "title",
+                    "description",
+                    "date",
+                    "category",
+                    "extra",
+                    "media_url",
+                ]
+            },
+        ),
         (
             _("Triage"),
             {"fields": ["status", "priority", "assigned_to", "is_public", "duplicate_of"]},
@@ -205,7 +231,15 @@ class SignalementAdmin(SimpleHistoryAdmin):
         (_("Location"), {"fields": ["latitude", "longitude", "address"]}),
         (
             _("Contact (private)"),
-            {"fields": ["reporter", "contact_name", "contact_email", "contact_phone"]},
+            {
+                "fields": [
+                    "reporter",
+                    "api_key",
+                    "contact_name",
+                    "contact_email",
+                    "contact_phone",
+                ]
+            },
         ),
         (
             _("Record"),
@@ -257,3 +291,75 @@ class SignalementAdmin(SimpleHistoryAdmin):
         if pk is not None:
             return queryset.filter(pk=pk), False
         return super().get_search_results(request, queryset, search_term)
+
+
+@admin.action(description=_("Revoke selected API keys"), permissions=["change"])
+def revoke_api_keys(modeladmin, request, queryset):
+    revoked = queryset.filter(is_active=True).update(is_active=False, revoked_at=timezone.now())
+    modeladmin.message_user(
+        request,
+        ngettext("%(count)d API key revoked.", "%(count)d API keys revoked.", revoked)
+        % {"count": revoked},
+        messages.SUCCESS,
+    )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Open311 API keys. The raw key is generated on creation and shown once, in a
+    message: only its hash is stored. Revoking (the action, or unticking "active") is
+    final: create a new key instead."""
+
+    list_display = ["prefix_display", "name", "user", "created_at", "last_used_at", "is_active"]
+    list_display_links = ["prefix_display", "name"]
+    list_filter = ["is_active"]
+    list_select_related = ["user"]
+    search_fields = ["name", "prefix", "user__username"]
+    raw_id_fields = ["user"]
+    actions = [revoke_api_keys]
+
+    @admin.display(description=_("key"), ordering="prefix")
+    def prefix_display(self, api_key):
+        return f"{api_key.prefix}…"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "user"]
+        return [
+            "name",
+            "user",
+            "prefix_display",
+            "is_active",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        readonly = ["prefix_display", "created_at", "last_used_at", "revoked_at"]
+        if not obj.is_active:
+            readonly.append("is_active")
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        raw_key = None
+        if not change:
+            raw_key = obj.set_new_key()
+        elif not obj.is_active and obj.revoked_at is None:
+            obj.revoked_at = timezone.now()
+        super().save_model(request, obj, form, change)
+        if raw_key is not None:
+            self.message_user(
+                request,
+                format_html(
+                    _(
+                        "The API key of “{}” is <code>{}</code>. Copy it now: it will not be "
+                        "shown again."
+                    ),
+                    obj.name,
+                    raw_key,
+                ),
+                messages.WARNING,
+            )

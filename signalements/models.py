@@ -4,6 +4,8 @@ Field rules live here (validators, choices, lengths, constraints) so that the AP
 the admin apply the same ones; rules across fields live in `Signalement.clean()`.
 """
 
+import hashlib
+import secrets
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -67,6 +69,12 @@ def fits_in_utc(value: datetime) -> bool:
     except OverflowError:
         return False
     return True
+
+
+def validate_web_url(value: str) -> None:
+    """A link that browsers open: http or https only (Django's URLField also takes ftp)."""
+    if not value.lower().startswith(("http://", "https://")):
+        raise ValidationError(_("Enter an http or https URL."), code="invalid")
 
 
 def validate_not_in_future(value):
@@ -193,6 +201,13 @@ class Signalement(models.Model):
         help_text=_("WGS84 longitude in degrees, with latitude or not at all."),
     )
     address = models.CharField(_("address"), max_length=300, blank=True)
+    media_url = models.URLField(
+        _("media URL"),
+        max_length=500,
+        blank=True,
+        validators=[validate_web_url],
+        help_text=_("Link to a photo or other media of the problem (http or https)."),
+    )
     extra = models.JSONField(
         _("extra"),
         default=dict,
@@ -233,6 +248,15 @@ class Signalement(models.Model):
     )
     is_public = models.BooleanField(
         _("public"), default=True, help_text=_("Visible to everyone (moderation).")
+    )
+    api_key = models.ForeignKey(
+        "ApiKey",
+        verbose_name=_("submitted via"),
+        on_delete=models.SET_NULL,
+        related_name="signalements",
+        null=True,
+        blank=True,
+        help_text=_("The Open311 API key the report came in with, if any (agents only)."),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -460,3 +484,64 @@ def reference_to_pk(reference: str) -> int | None:
     if len(number) > 18:
         return None
     return int(number)
+
+
+def hash_api_key(raw_key: str) -> str:
+    """The SHA-256 (hex) under which an API key is stored: the raw key never is."""
+    return hashlib.sha256(raw_key.encode("utf-8", "replace")).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A key with which a city system or app writes through the Open311 API, on behalf
+    of an organisation (`name`) and an account responsible for it (`user`).
+
+    The raw key is shown once, when the key is created (`ApiKey.issue`); only its SHA-256
+    and its first characters (`prefix`, to recognise it) are stored. A revoked key, or a
+    key whose user is inactive, is refused."""
+
+    PREFIX_LENGTH = 8
+
+    name = models.CharField(
+        _("name"), max_length=120, help_text=_("The organisation or application using it.")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        help_text=_("The account responsible for the key: an inactive account's keys fail."),
+    )
+    prefix = models.CharField(_("prefix"), max_length=PREFIX_LENGTH, editable=False)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Untick to revoke the key (for good).")
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def set_new_key(self) -> str:
+        """Give the key a new random value and return it: the only time it is known."""
+        raw_key = secrets.token_urlsafe(32)
+        self.prefix = raw_key[: self.PREFIX_LENGTH]
+        self.key_hash = hash_api_key(raw_key)
+        return raw_key
+
+    @classmethod
+    def issue(cls, *, name: str, user) -> tuple["ApiKey", str]:
+        """A new saved key and its raw value."""
+        api_key = cls(name=name, user=user)
+        raw_key = api_key.set_new_key()
+        api_key.save()
+        return api_key, raw_key
+
+    def is_usable(self) -> bool:
+        return self.is_active and self.revoked_at is None and self.user.is_active

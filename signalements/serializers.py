@@ -59,6 +59,10 @@ class StrictSlugField(StrictStringMixin, serializers.SlugField):
     pass
 
 
+class StrictURLField(StrictStringMixin, serializers.URLField):
+    pass
+
+
 class StorableDateTimeField(serializers.DateTimeField):
     """An ISO 8601 datetime that can be stored: made timezone-aware, and refused when
     conversion to UTC would leave the calendar (naive 0001-01-01T00:00:00 in Paris)."""
@@ -119,6 +123,7 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
         models.TextField: StrictCharField,
         models.EmailField: StrictEmailField,
         models.SlugField: StrictSlugField,
+        models.URLField: StrictURLField,
         models.DateTimeField: StorableDateTimeField,
         models.DecimalField: RoundingDecimalField,
     }
@@ -383,6 +388,7 @@ class SignalementSerializer(ValidatedModelSerializer):
             "latitude",
             "longitude",
             "address",
+            "media_url",
             "extra",
             "attachments",
             *PRIVATE_FIELDS,

@@ -210,6 +210,8 @@ REST_FRAMEWORK = {
         # Writes per logged-in user, and login attempts per IP.
         "user_write": env.str("THROTTLE_USER_WRITE", default="1000/hour") or None,
         "login": env.str("THROTTLE_LOGIN", default="10/minute") or None,
+        # Open311 service requests (POST requests.{json,xml}) per API key.
+        "open311_create": env.str("THROTTLE_OPEN311_CREATE", default="1000/hour") or None,
     },
     # Number of reverse proxies in front of the app, so that throttling sees the
     # client's address in X-Forwarded-For rather than the proxy's.
@@ -296,3 +298,18 @@ SIGNALEMENT_ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=50_
 # The secret an anonymous reporter gets with their new report, to add photos to it (and
 # edit it) while it is `new`: valid this long.
 SIGNALEMENT_REPORTER_TOKEN_TTL = timedelta(hours=env.int("REPORTER_TOKEN_TTL_HOURS", default=24))
+
+# --- Open311 GeoReport v2 (/open311/v2/) ----------------------------------------------
+# The jurisdiction this server answers for: when set, a request naming another
+# `jurisdiction_id` is a 404 (one naming none, or this one, is served).
+OPEN311_JURISDICTION_ID = env.str("OPEN311_JURISDICTION_ID", default="")
+# Returned with every service request (`agency_responsible`, `service_notice`); null
+# when empty.
+OPEN311_AGENCY_RESPONSIBLE = env.str("OPEN311_AGENCY_RESPONSIBLE", default="")
+OPEN311_SERVICE_NOTICE = env.str("OPEN311_SERVICE_NOTICE", default="")
+# Service discovery (`discovery.{json,xml}`): whom to contact, how to get an API key.
+OPEN311_CONTACT = env.str("OPEN311_CONTACT", default="")
+OPEN311_KEY_SERVICE = env.str(
+    "OPEN311_KEY_SERVICE",
+    default="API keys are issued by the administrators of this server.",
+)

@@ -1,4 +1,4 @@
-"""Project routes: the REST API and its documentation, and the admin."""
+"""Project routes: the REST API and its documentation, Open311, and the admin."""
 
 import re
 
@@ -9,13 +9,14 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from signalements.errors import json_not_found, json_server_error
+from signalements.errors import bad_request, json_not_found, json_server_error
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/", include("signalements.urls")),
+    path("open311/v2/", include("signalements.open311.urls")),
     path("admin/", admin.site.urls),
 ]
 
@@ -33,5 +34,6 @@ if not re.match(r"^(https?:)?//", settings.MEDIA_URL):  # not served from anothe
         re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.+)$", serve_media)
     )
 
+handler400 = bad_request
 handler404 = json_not_found
 handler500 = json_server_error
