@@ -36,17 +36,22 @@ class StorableIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = StorableIsoDateTimeField
 
 
+def list_values(params, name: str) -> list[str]:
+    """A parameter given as `?x=a,b`, `?x=a&x=b` or both, without blanks or repeats."""
+    values = []
+    for item in params.getlist(name):
+        for value in item.split(","):
+            value = value.strip()
+            if value and value not in values:
+                values.append(value)
+    return values
+
+
 class RepeatedOrCommaSeparatedWidget(django_filters.widgets.QueryArrayWidget):
     """Several values given as `?x=a&x=b`, `?x=a,b` or a mix of both."""
 
     def value_from_datadict(self, data, files, name):
-        values = []
-        for item in data.getlist(name):
-            for value in item.split(","):
-                value = value.strip()
-                if value and value not in values:
-                    values.append(value)
-        return values
+        return list_values(data, name)
 
 
 class SlugListField(forms.Field):

@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from ..extra import STRING_MAX_LENGTH, TEXT_MAX_LENGTH, Datatype
+from ..filters import list_values
 from ..models import (
     CLOSED_STATUSES,
     Category,
@@ -277,17 +278,6 @@ def single_values(params, names) -> dict[str, str]:
             values[name] = given[0]
     if errors:
         raise serializers.ValidationError(errors)
-    return values
-
-
-def list_values(params, name: str) -> list[str]:
-    """A parameter given as `?x=a,b`, `?x=a&x=b` or both, without blanks or repeats."""
-    values = []
-    for item in params.getlist(name):
-        for value in item.split(","):
-            value = value.strip()
-            if value and value not in values:
-                values.append(value)
     return values
 
 
