@@ -32,6 +32,7 @@ from .models import (
     fits_in_utc,
 )
 from .permissions import acts_as_reporter, is_owner
+from .representation import FastRepresentationMixin
 
 PRIVATE_FIELDS = ("contact_name", "contact_email", "contact_phone")
 # Django's default username validator (ASCII letters, digits and @/./+/-/_).
@@ -245,7 +246,7 @@ class CategorySerializer(ValidatedModelSerializer):
         )
 
 
-class AttachmentSerializer(serializers.ModelSerializer):
+class AttachmentSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     """A photo of a report, as stored: re-encoded, without metadata."""
 
     url = serializers.SerializerMethodField(help_text="The photo.")
@@ -309,9 +310,11 @@ class AttachmentUploadSerializer(serializers.Serializer):
         return checked
 
 
-class SignalementSerializer(ValidatedModelSerializer):
+class SignalementSerializer(FastRepresentationMixin, ValidatedModelSerializer):
     """The full report, for staff: private contact fields readable, moderation fields
     writable. The status changes only through the workflow, never by a plain write."""
+
+    storable_datetime_classes = (StorableDateTimeField,)
 
     reference = serializers.CharField(
         read_only=True, help_text="Human reference, e.g. SIG-2025-000123."
@@ -456,7 +459,7 @@ class CommentSerializer(ValidatedModelSerializer):
         read_only_fields = ["id", "status", "author_role", "created_at"]
 
 
-class SimilarSignalementSerializer(serializers.ModelSerializer):
+class SimilarSignalementSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     """A possible duplicate: enough to recognise it, and how far it is."""
 
     reference = serializers.CharField(read_only=True)
