@@ -4,17 +4,19 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+BENCH_VENV := .venv-bench
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export WEB_CONCURRENCY ?= 2
 
-.PHONY: run serve test test-postgres lint format schema clean help
+.PHONY: run serve test test-postgres bench lint format schema clean help
 
 help:
 	@echo "make run            set up, migrate, load demo data, serve on http://$(HOST):$(PORT) (SQLite)"
 	@echo "make test           run the whole test suite on SQLite"
 	@echo "make test-postgres  run the whole test suite on a throwaway PostgreSQL cluster"
 	@echo "make serve          production server (gunicorn, DEBUG off): PORT, DATABASE_URL, WEB_CONCURRENCY"
+	@echo "make bench          project vs the seed's FastAPI design, PostgreSQL + wrk: bench/results.md"
 	@echo "make schema         regenerate the committed OpenAPI schema (schema.yml)"
 	@echo "make lint | format  ruff"
 
@@ -26,6 +28,13 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
+
+# The seed's FastAPI design (bench/seed) gets a virtualenv of its own, for `make bench`.
+$(BENCH_VENV)/bin/.installed: bench/requirements-seed.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-seed.txt
+	touch $@
 
 run: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -49,6 +58,12 @@ test: venv
 test-postgres: venv
 	scripts/with-postgres.sh $(BIN)/pytest
 
+# Knobs: BENCH_ROWS (10000), BENCH_DURATION (10s), BENCH_CONNECTIONS (16), BENCH_THREADS
+# (2), BENCH_WARMUP (2s). See bench/run.py; installs wrk and postgresql when root.
+bench: venv $(BENCH_VENV)/bin/.installed
+	bench/ensure-tools.sh
+	scripts/with-postgres.sh $(BIN)/python bench/run.py
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -61,4 +76,4 @@ schema: venv
 	DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yml
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) staticfiles .pytest_cache
