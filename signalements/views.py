@@ -176,6 +176,14 @@ class SignalementViewSet(viewsets.ModelViewSet):
             visible |= Q(pk=token_holder_of)
         return queryset.filter(visible)
 
+    def filter_queryset(self, queryset):
+        # The list's filters choose among reports; a report named by its id is not
+        # filtered (DRF would apply them in `get_object` too, building the filter form on
+        # every read of one report and making `?status=…` a 404).
+        if getattr(self, "detail", False):
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_serializer_class(self):
         # The schema documents the full representation; at run time only agents get it.
         if getattr(self, "swagger_fake_view", False) or is_agent(self.request.user):

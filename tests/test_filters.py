@@ -261,3 +261,15 @@ def test_the_list_does_not_query_per_report(
         assert len(api_client.get(LIST_URL, {"page_size": 30}).json()["results"]) == 30
     with django_assert_max_num_queries(4):  # + the caller's role (group membership)
         assert len(agent_client.get(LIST_URL, {"page_size": 30}).json()["results"]) == 30
+
+
+def test_the_lists_filters_do_not_apply_to_one_report(api_client):
+    """A report named by its id is read whatever the list's parameters say (and
+    without building the filter form): `?status=` chooses among reports, it does not
+    hide the one asked for."""
+    report = SignalementFactory(status="new")
+
+    response = api_client.get(f"{LIST_URL}{report.pk}/", {"status": "resolved", "page": "x"})
+
+    assert response.status_code == 200
+    assert response.json()["id"] == report.pk
