@@ -21,6 +21,7 @@ from .models import (
     Signalement,
     Status,
     reference_to_pk,
+    with_photos,
 )
 
 
@@ -264,11 +265,11 @@ class SignalementAdmin(SimpleHistoryAdmin):
 
     @admin.display(description=_("photo"))
     def photo(self, signalement):
-        photos = signalement.attachments.all()  # prefetched: see get_queryset
+        photos = signalement.photos  # prefetched: see get_queryset
         return _thumbnail(photos[0], height=40) if photos else ""
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("attachments")
+        return with_photos(super().get_queryset(request))
 
     def save_formset(self, request, form, formset, change):
         """Comments written in the admin are signed by the staff member; photos are

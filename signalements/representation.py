@@ -102,20 +102,6 @@ def _primary_key_related(attr):
     return read
 
 
-def _nested_list(attr, field):
-    child = field.child
-
-    def read(obj):
-        # A prefetched relation is read from the prefetch cache, as `.all()` would,
-        # without building a queryset per object.
-        items = getattr(obj, "_prefetched_objects_cache", {}).get(attr)
-        if items is None:
-            items = getattr(obj, attr).all()
-        return [child.to_representation(item) for item in items]
-
-    return read
-
-
 def _direct(attr, field):
     """A plain attribute through the field's own conversion (DRF's path without
     `get_attribute`'s generic machinery)."""
@@ -186,8 +172,6 @@ def reader_for(field, model: type[Model], storable_datetime_classes=()):
         return _slug_related(attr, field)
     if kind is relations.PrimaryKeyRelatedField and field.pk_field is None:
         return _primary_key_related(attr)
-    if kind is serializers.ListSerializer and _is_model_field(model, attr):
-        return _nested_list(attr, field)
     if isinstance(field, fields.Field) and "get_attribute" not in _overrides(kind, fields.Field):
         return _direct(attr, field)
     return _generic(field)

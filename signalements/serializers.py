@@ -344,6 +344,7 @@ class SignalementSerializer(FastRepresentationMixin, ValidatedModelSerializer):
         help_text="Id of the report this one duplicates.",
     )
     attachments = AttachmentSerializer(
+        source="photos",
         many=True,
         read_only=True,
         help_text="Photos, oldest first (added through `/attachments/`).",

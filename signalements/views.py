@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from . import attachments, history, reporter_tokens, retention, services, stats
 from .filters import CategoryFilter, SignalementFilter
-from .models import Attachment, Category, Comment, Signalement
+from .models import Attachment, Category, Comment, Signalement, with_photos
 from .permissions import (
     AttachmentPermission,
     CommentPermission,
@@ -144,9 +144,9 @@ class SignalementViewSet(viewsets.ModelViewSet):
     read and (while `new`) edit their own; agents read and triage everything; admins
     delete."""
 
-    queryset = Signalement.objects.select_related(
-        "category", "assigned_to", "duplicate_of"
-    ).prefetch_related("attachments")
+    queryset = with_photos(
+        Signalement.objects.select_related("category", "assigned_to", "duplicate_of")
+    )
     serializer_class = SignalementSerializer
     filterset_class = SignalementFilter
     permission_classes = [SignalementPermission]
@@ -265,7 +265,7 @@ class SignalementViewSet(viewsets.ModelViewSet):
         context = self.get_serializer_context()
         if request.method == "GET":
             return Response(
-                AttachmentSerializer(signalement.attachments.all(), many=True, context=context).data
+                AttachmentSerializer(signalement.photos, many=True, context=context).data
             )
         upload = AttachmentUploadSerializer(data=request.data)
         try:

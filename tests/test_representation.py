@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from signalements.models import AGENTS_GROUP, Attachment, Signalement, Status
+from signalements.models import AGENTS_GROUP, Attachment, Signalement, Status, with_photos
 from signalements.representation import FastRepresentationMixin
 from signalements.serializers import (
     AttachmentSerializer,
@@ -111,7 +111,7 @@ def test_reports_read_the_same_as_with_drf(reports, serializer_class, zone, pref
         "category", "assigned_to", "duplicate_of"
     )
     if prefetched:
-        queryset = queryset.prefetch_related("attachments")
+        queryset = with_photos(queryset)
     context = {"request": request_as()}
     with timezone.override(ZoneInfo(zone)) if zone else _nothing():
         serializer = serializer_class(queryset, many=True, context=context).child

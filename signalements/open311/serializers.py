@@ -63,10 +63,10 @@ def format_datetime(value: datetime | None) -> str | None:
 
 def media_url_for(signalement: Signalement, request) -> str | None:
     """The URL of the report's media: the link given with it, else its first photo
-    (`attachments` prefetched by the views), else none."""
+    (prefetched by the views: `with_photos`), else none."""
     if signalement.media_url:
         return signalement.media_url
-    photos = signalement.attachments.all()
+    photos = signalement.photos
     if not photos:
         return None
     url = photos[0].file.url

@@ -13,7 +13,15 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import CLOSED_STATUSES, Category, Comment, ExtraField, Signalement, Status
+from ..models import (
+    CLOSED_STATUSES,
+    Category,
+    Comment,
+    ExtraField,
+    Signalement,
+    Status,
+    with_photos,
+)
 from ..serializers import PublicSignalementSerializer
 from . import CHANGESET, SPECIFICATION, errors
 from .authentication import ApiKeyAuthentication, ApiKeyThrottle, HasApiKey
@@ -141,10 +149,9 @@ def public_requests():
         .order_by("-created_at", "-id")
         .values("body")[:1]
     )
-    return (
+    return with_photos(
         Signalement.objects.filter(is_public=True)
         .select_related("category")
-        .prefetch_related("attachments")
         .annotate(status_notes=Subquery(latest_note))
         .order_by("-created_at", "-id")
     )
