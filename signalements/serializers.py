@@ -2,7 +2,7 @@
 readable only through `SignalementSerializer`, which the views give to staff alone."""
 
 import re
-from copy import copy
+from copy import copy, deepcopy
 from datetime import UTC, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -114,7 +114,22 @@ class SafeSlugRelatedField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
-class ValidatedModelSerializer(serializers.ModelSerializer):
+class CachedFieldsMixin:
+    """A ModelSerializer builds its fields from the model on every instantiation (every
+    request): the introspection is done once per class here, and each instance gets a
+    deep copy (DRF fields copy themselves by re-running `__init__` with their
+    arguments), exactly what DRF would have built."""
+
+    def get_fields(self):
+        cache_name = f"_fields_template_{type(self).__qualname__}"
+        template = type(self).__dict__.get(cache_name)
+        if template is None:
+            template = super().get_fields()
+            setattr(type(self), cache_name, template)
+        return deepcopy(template)
+
+
+class ValidatedModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """Runs the model's `clean()` (rules across fields) on the merged data, so that
     the API and the admin enforce the same rules; its errors become a 400."""
 
@@ -246,7 +261,7 @@ class CategorySerializer(ValidatedModelSerializer):
         )
 
 
-class AttachmentSerializer(FastRepresentationMixin, serializers.ModelSerializer):
+class AttachmentSerializer(FastRepresentationMixin, CachedFieldsMixin, serializers.ModelSerializer):
     """A photo of a report, as stored: re-encoded, without metadata."""
 
     url = serializers.SerializerMethodField(help_text="The photo.")
@@ -460,7 +475,9 @@ class CommentSerializer(ValidatedModelSerializer):
         read_only_fields = ["id", "status", "author_role", "created_at"]
 
 
-class SimilarSignalementSerializer(FastRepresentationMixin, serializers.ModelSerializer):
+class SimilarSignalementSerializer(
+    FastRepresentationMixin, CachedFieldsMixin, serializers.ModelSerializer
+):
     """A possible duplicate: enough to recognise it, and how far it is."""
 
     reference = serializers.CharField(read_only=True)

@@ -158,3 +158,32 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def _model_serializer_classes():
+    import inspect
+
+    from signalements import serializers as module
+    from signalements.open311 import serializers as open311_module
+
+    for candidate in [*vars(module).values(), *vars(open311_module).values()]:
+        if (
+            inspect.isclass(candidate)
+            and issubclass(candidate, serializers.ModelSerializer)
+            and hasattr(candidate, "Meta")
+            and candidate.__module__.startswith("signalements")
+        ):
+            yield candidate
+
+
+@pytest.mark.parametrize("serializer_class", list(_model_serializer_classes()))
+def test_cached_fields_are_the_fields_drf_builds(serializer_class):
+    """CachedFieldsMixin builds a class's fields once and copies them: the copies are
+    what DRF's ModelSerializer.get_fields builds afresh (same classes and arguments),
+    and each instance gets its own."""
+    fresh = serializers.ModelSerializer.get_fields(serializer_class())
+    first, second = serializer_class().get_fields(), serializer_class().get_fields()
+    assert list(first) == list(fresh)
+    for name, field in fresh.items():
+        assert repr(first[name]) == repr(field), name
+        assert first[name] is not second[name]
