@@ -8,6 +8,10 @@ BENCH_VENV := .venv-bench
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export WEB_CONCURRENCY ?= 2
+# Seconds a request may take before gunicorn kills its worker: a sync worker does not
+# report to the arbiter while it streams a response, and a CSV export of a million
+# reports takes tens of seconds.
+GUNICORN_TIMEOUT ?= 300
 
 .PHONY: run serve test test-postgres bench lint format schema clean help
 
@@ -47,6 +51,7 @@ serve: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/gunicorn signalements_project.wsgi --bind 0.0.0.0:$(PORT) --workers $(WEB_CONCURRENCY) \
+		--timeout $(GUNICORN_TIMEOUT) \
 		--access-logfile - --forwarded-allow-ips '*'
 
 test: venv
