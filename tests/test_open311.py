@@ -649,6 +649,16 @@ def test_every_problem_with_the_fields_is_reported_at_once(client, raw_key, ecla
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_attribute_problems_are_reported_with_the_fields_problems(client, raw_key, eclairage, fmt):
+    form = valid_form(raw_key, lat="91", **{"attribute[lamp_state]": "blue"})
+
+    response = post_form(client, fmt, form)
+
+    assert_error(response, fmt, 400, "lat", "attribute[lamp_state]")
+    assert not Signalement.objects.exists()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_a_json_body_is_a_415(client, raw_key, eclairage, fmt):
     response = client.post(
         url("requests", fmt), valid_form(raw_key), content_type="application/json"

@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..extra import check_extra
 from ..models import (
     CLOSED_STATUSES,
     Category,
@@ -201,11 +202,19 @@ class ServiceRequestListView(Open311View):
                 .prefetch_related("extra_fields")
                 .first()
             )
-        serializer = PublicSignalementSerializer(
-            data=to_signalement_data(form, category), context={"request": request}
-        )
+        data = to_signalement_data(form, category)
+        serializer = PublicSignalementSerializer(data=data, context={"request": request})
         if not serializer.is_valid():
-            raise serializers.ValidationError(open311_errors(serializer.errors))
+            errors = dict(serializer.errors)
+            if "extra" not in errors and category is not None:
+                # The answers are checked once every field is valid (object-level
+                # validation): check them now, so that one reply names every problem.
+                _, problems = check_extra(category.extra_fields.all(), data.get("extra", {}))
+                if None in problems:
+                    errors["extra"] = problems[None].messages
+                elif problems:
+                    errors["extra"] = {code: error.messages for code, error in problems.items()}
+            raise serializers.ValidationError(open311_errors(errors))
         signalement = serializer.save(reporter=None, api_key=request.auth)
         return Response(CreatedServiceRequestSerializer([signalement], many=True).data)
 
