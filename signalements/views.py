@@ -144,9 +144,7 @@ class SignalementViewSet(viewsets.ModelViewSet):
     read and (while `new`) edit their own; agents read and triage everything; admins
     delete."""
 
-    queryset = with_photos(
-        Signalement.objects.select_related("category", "assigned_to", "duplicate_of")
-    )
+    queryset = with_photos(Signalement.objects.select_related("category"))
     serializer_class = SignalementSerializer
     filterset_class = SignalementFilter
     permission_classes = [SignalementPermission]
@@ -168,7 +166,10 @@ class SignalementViewSet(viewsets.ModelViewSet):
         queryset = super().get_queryset()
         user = self.request.user
         if is_agent(user):
-            return queryset
+            return queryset.select_related("assigned_to", "duplicate_of")
+        # Others see no assignee, and a duplicate's original only to check that they may
+        # see it: fetched for the reports that have one (most have none: no query).
+        queryset = queryset.prefetch_related("duplicate_of")
         visible = Q(is_public=True)
         if user.is_authenticated:
             visible |= Q(reporter=user)

@@ -273,3 +273,13 @@ def test_the_lists_filters_do_not_apply_to_one_report(api_client):
 
     assert response.status_code == 200
     assert response.json()["id"] == report.pk
+
+
+def test_duplicates_do_not_query_per_report(api_client, django_assert_max_num_queries):
+    original = SignalementFactory()
+    SignalementFactory.create_batch(20, duplicate_of=original)
+
+    with django_assert_max_num_queries(4):  # count, page, photos, the originals
+        results = api_client.get(LIST_URL, {"page_size": 30}).json()["results"]
+
+    assert [report["duplicate_of"] for report in results].count(original.pk) == 20
