@@ -15,9 +15,12 @@ queries; on SQLite, in a time zone whose months start in the middle of a UTC hou
 (India, Nepal…), each count by month takes one more (see `_per_month_sqlite`).
 """
 
+import hashlib
+import json
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Substr, TruncMonth
@@ -25,6 +28,7 @@ from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 from rest_framework import serializers
 
+from . import reporter_tokens
 from .filters import SignalementFilter
 from .models import Status
 
@@ -257,3 +261,18 @@ class SignalementStatsSerializer(serializers.Serializer):
     resolved_count = serializers.IntegerField(
         min_value=0, help_text="Reports with a `resolved_at`: those the median is over."
     )
+
+
+def public_cache_key(request) -> str | None:
+    """The cache key of an anonymous caller's figures for these parameters, or None
+    when they are not cached: for agents and logged-in reporters (fresh figures; a
+    reporter's include their own hidden reports) or when `STATS_CACHE_SECONDS` is 0.
+    Anonymous callers all see the same public reports, so they share the figures for a
+    while: a public dashboard costs one computation per period, not one per viewer."""
+    if not settings.SIGNALEMENT_STATS_CACHE_SECONDS:
+        return None
+    if request.user.is_authenticated or reporter_tokens.presented(request) is not None:
+        return None
+    params = sorted((name, sorted(values)) for name, values in request.query_params.lists())
+    digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()
+    return f"signalements:stats:public:{digest}"

@@ -1,6 +1,8 @@
 """REST API views: thin viewsets; scoping in `get_queryset`, rules elsewhere."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.core.cache import cache
 from django.db.models import ProtectedError, Q
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -329,8 +331,14 @@ class SignalementViewSet(viewsets.ModelViewSet):
         filterset_class=stats.SignalementStatsFilter,
     )
     def stats(self, request):
-        queryset = self.filter_queryset(self.get_queryset())
-        return Response(stats.SignalementStatsSerializer(stats.compute(queryset)).data)
+        queryset = self.filter_queryset(self.get_queryset())  # a bad filter is a 400 here
+        key = stats.public_cache_key(request)
+        figures = cache.get(key) if key else None
+        if figures is None:
+            figures = stats.SignalementStatsSerializer(stats.compute(queryset)).data
+            if key:
+                cache.set(key, figures, settings.SIGNALEMENT_STATS_CACHE_SECONDS)
+        return Response(figures)
 
     @extend_schema(
         operation_id="signalements_transition",

@@ -313,3 +313,7 @@ OPEN311_KEY_SERVICE = env.str(
     "OPEN311_KEY_SERVICE",
     default="API keys are issued by the administrators of this server.",
 )
+# Anonymous callers' statistics (`/api/signalements/stats/`) are shared through the
+# cache for this many seconds (0: computed on every call); agents and reporters always
+# get fresh figures.
+SIGNALEMENT_STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=60)

@@ -8,6 +8,7 @@ from collections import Counter
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
@@ -549,3 +550,42 @@ def test_twenty_thousand_reports_take_as_many_queries_and_add_up(
     ]
     assert body["resolved_count"] == len(durations) == 5000
     assert body["median_resolution_hours"] == statistics.median(durations)
+
+
+# --- Shared figures for anonymous callers ---------------------------------------------
+
+
+def test_anonymous_callers_share_the_figures_for_a_while(api_client, agent_client, settings):
+    settings.SIGNALEMENT_STATS_CACHE_SECONDS = 60
+    SignalementFactory()
+    assert get_stats(api_client)["total"] == 1
+
+    SignalementFactory()
+
+    assert get_stats(api_client)["total"] == 1  # the shared figures, until they expire
+    assert get_stats(api_client, status="new")["total"] == 2  # other parameters, computed
+    assert get_stats(agent_client)["total"] == 2  # agents: always fresh
+    cache.clear()  # expiry
+    assert get_stats(api_client)["total"] == 2
+
+
+def test_reporters_get_fresh_figures(user_client, settings):
+    settings.SIGNALEMENT_STATS_CACHE_SECONDS = 60
+    SignalementFactory()
+    assert get_stats(user_client)["total"] == 1
+    SignalementFactory()
+    assert get_stats(user_client)["total"] == 2
+
+
+def test_no_sharing_when_the_period_is_zero(api_client, settings):
+    settings.SIGNALEMENT_STATS_CACHE_SECONDS = 0
+    SignalementFactory()
+    assert get_stats(api_client)["total"] == 1
+    SignalementFactory()
+    assert get_stats(api_client)["total"] == 2
+
+
+def test_a_bad_filter_is_a_400_even_when_figures_are_shared(api_client, settings):
+    settings.SIGNALEMENT_STATS_CACHE_SECONDS = 60
+    assert api_client.get(STATS_URL, {"status": "nope"}).status_code == 400
+    assert api_client.get(STATS_URL, {"status": "nope"}).status_code == 400
