@@ -2,8 +2,11 @@
 API's JSON error shape under /api/, and Open311's error shape under /open311/; other
 pages keep Django's HTML error pages."""
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import JsonResponse
 from django.views import defaults
+from drf_standardized_errors.handler import ExceptionHandler as StandardizedExceptionHandler
+from rest_framework import exceptions
 
 from .open311 import errors as open311_errors
 
@@ -41,3 +44,16 @@ def json_server_error(request):
         body = _error_body("server_error", "error", "A server error occurred.")
         return JsonResponse(body, status=500)
     return defaults.server_error(request)
+
+
+class ExceptionHandler(StandardizedExceptionHandler):
+    """drf-standardized-errors' handler, with Django's refusals of a request body (too
+    large, too many fields or files: SuspiciousOperation) as the 400 they are, where
+    they would otherwise be an unhandled exception, a 500."""
+
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, RequestDataTooBig):
+            return exceptions.ParseError("The request is too large.")
+        if isinstance(exc, SuspiciousOperation):
+            return exceptions.ParseError(f"The request is malformed: {exc}")
+        return super().convert_known_exceptions(exc)

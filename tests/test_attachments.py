@@ -654,3 +654,31 @@ def test_an_s3_storage_is_configured_by_environment_variables():
         "signalements-photos",
         "https://photos.example.org/photos/2026/11/a.jpg",
     ]
+
+
+def test_more_files_than_django_accepts_is_a_400(agent_client):
+    """Django refuses a body of more than DATA_UPLOAD_MAX_NUMBER_FILES (100) files: a
+    400, not a crash."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    signalement = SignalementFactory()
+    files = [SimpleUploadedFile(f"{n}.jpg", b"x") for n in range(101)]
+    response = agent_client.post(
+        f"/api/signalements/{signalement.pk}/attachments/", {"photos": files}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "parse_error"
+    assert "DATA_UPLOAD_MAX_NUMBER_FILES" in response.json()["errors"][0]["detail"]
+    assert not signalement.attachments.exists()
+
+
+def test_a_body_larger_than_django_accepts_is_a_400(agent_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # for the non-file fields of a form
+    signalement = SignalementFactory()
+    response = agent_client.post(
+        f"/api/signalements/{signalement.pk}/attachments/",
+        {"note": "x" * 5000, "photos": [_file("a.jpg", images.jpeg_with_gps())]},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "parse_error"
