@@ -682,3 +682,40 @@ def test_a_body_larger_than_django_accepts_is_a_400(agent_client, settings):
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == "parse_error"
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "format", "options"),
+    [
+        ("cmyk.jpg", "CMYK", "JPEG", {}),
+        ("gris.jpg", "L", "JPEG", {}),
+        ("16bits.png", "I;16", "PNG", {}),
+        ("alpha.png", "LA", "PNG", {}),
+        ("palette.png", "P", "PNG", {"transparency": 0}),
+        ("noir-blanc.png", "1", "PNG", {}),
+        ("alpha.webp", "RGBA", "WEBP", {"lossless": True}),
+    ],
+)
+def test_every_pixel_mode_is_re_encoded(agent_client, name, mode, format, options):
+    signalement = SignalementFactory()
+    content = images.encode(images.picture((40, 30), "RGBA").convert(mode), format, **options)
+
+    response = upload(agent_client, signalement.pk, (name, content))
+
+    assert response.status_code == 201, response.json()
+    attachment = Attachment.objects.get()
+    stored_image = assert_no_metadata(stored(attachment.file.name))
+    assert (stored_image.format, stored_image.mode, stored_image.size) == (format, mode, (40, 30))
+    assert assert_no_metadata(stored(attachment.thumbnail.name)).mode == "RGB"
+
+
+def test_an_animation_keeps_its_first_frame(agent_client):
+    frames = [images.picture((40, 30)), *[images.picture((40, 30)).rotate(180)] * 3]
+    content = images.encode(frames[0], "WEBP", save_all=True, append_images=frames[1:])
+    signalement = SignalementFactory()
+
+    response = upload(agent_client, signalement.pk, ("anim.webp", content))
+
+    assert response.status_code == 201
+    stored_image = Image.open(io.BytesIO(stored(Attachment.objects.get().file.name)))
+    assert getattr(stored_image, "n_frames", 1) == 1
