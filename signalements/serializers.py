@@ -2,6 +2,7 @@
 readable only through `SignalementSerializer`, which the views give to staff alone."""
 
 import re
+from collections.abc import Mapping
 from copy import copy, deepcopy
 from datetime import UTC, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -376,21 +377,48 @@ class SignalementSerializer(FastRepresentationMixin, ValidatedModelSerializer):
             attrs["category"] if "category" in attrs else getattr(self.instance, "category", None)
         )
         extra = attrs["extra"] if "extra" in attrs else getattr(self.instance, "extra", {})
-        fields = category.extra_fields.all() if category else []
-        cleaned, errors = check_extra(fields, extra)
-        if errors:
-            if None in errors:
-                raise serializers.ValidationError({"extra": errors[None].messages})
-            raise serializers.ValidationError(
-                {
-                    "extra": {
-                        code: [ErrorDetail(message, error.code) for message in error.messages]
-                        for code, error in errors.items()
-                    }
-                }
-            )
+        cleaned, problems = self._check_extra(category, extra)
+        if problems:
+            raise serializers.ValidationError({"extra": problems})
         attrs["extra"] = cleaned
         return super().validate(attrs)
+
+    def to_internal_value(self, data):
+        """The fields, then (in `validate`) the extra answers against the category. When
+        some field is wrong, the answers are checked too, so that one reply names every
+        problem: a client fixes them all at once."""
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as invalid:
+            detail = invalid.detail
+            if (
+                isinstance(data, Mapping)
+                and isinstance(detail, dict)
+                and not {"category", "extra", "non_field_errors"} & set(detail)
+            ):
+                category = getattr(self.instance, "category", None)
+                if "category" in data:
+                    category = self.fields["category"].run_validation(data["category"])
+                extra = data.get("extra", getattr(self.instance, "extra", {}))
+                problems = self._check_extra(category, extra)[1]
+                if problems:
+                    detail["extra"] = problems
+            raise
+
+    @staticmethod
+    def _check_extra(category, extra) -> tuple[dict, list | dict | None]:
+        """The cleaned answers, and their problems as the `extra` error (a list for the
+        whole object, a dict by field code), or None."""
+        fields = category.extra_fields.all() if category else []
+        cleaned, errors = check_extra(fields, extra)
+        if not errors:
+            return cleaned, None
+        if None in errors:
+            return cleaned, errors[None].messages
+        return cleaned, {
+            code: [ErrorDetail(message, error.code) for message in error.messages]
+            for code, error in errors.items()
+        }
 
     class Meta:
         model = Signalement

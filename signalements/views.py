@@ -82,6 +82,7 @@ PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
 @extend_validation_errors(
     [
         "unknown_field",
+        "required",
         "invalid",
         "invalid_choice",
         "max_length",

@@ -122,6 +122,35 @@ def test_an_invalid_answer_is_a_400_naming_the_extra_field(
     assert not Signalement.objects.exists()
 
 
+def test_answers_are_checked_with_the_other_fields(api_client, agent_client, eclairage):
+    """One reply names every problem: the fields' and the answers' together."""
+    response = api_client.post(
+        LIST_URL,
+        {
+            "description": "",
+            "date": "2025-04-29T16:30:00",
+            "category": "eclairage-public",
+            "latitude": 91,
+            "longitude": 0,
+            "extra": {"lamp_state": "broken"},
+        },
+        format="json",
+    )
+
+    codes = error_codes(response)
+    assert {"description", "latitude", "extra.lamp_id", "extra.lamp_state"} <= set(codes)
+    assert codes["extra.lamp_id"] == {"required"}
+    assert codes["extra.lamp_state"] == {"invalid_choice"}
+
+    report = SignalementFactory(category=eclairage, extra={"lamp_id": "L1"})
+    patched = agent_client.patch(
+        f"{LIST_URL}{report.pk}/",
+        {"latitude": 91, "longitude": 0, "extra": {"colour": "red"}},
+        format="json",
+    )
+    assert set(error_codes(patched)) >= {"latitude", "extra.colour", "extra.lamp_id"}
+
+
 def test_extra_must_be_an_object(api_client, eclairage):
     assert "extra" in error_codes(create(api_client, ["lamp_id"]))
 

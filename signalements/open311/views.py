@@ -13,7 +13,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..extra import check_extra
 from ..models import (
     CLOSED_STATUSES,
     Category,
@@ -205,16 +204,8 @@ class ServiceRequestListView(Open311View):
         data = to_signalement_data(form, category)
         serializer = PublicSignalementSerializer(data=data, context={"request": request})
         if not serializer.is_valid():
-            errors = dict(serializer.errors)
-            if "extra" not in errors and category is not None:
-                # The answers are checked once every field is valid (object-level
-                # validation): check them now, so that one reply names every problem.
-                _, problems = check_extra(category.extra_fields.all(), data.get("extra", {}))
-                if None in problems:
-                    errors["extra"] = problems[None].messages
-                elif problems:
-                    errors["extra"] = {code: error.messages for code, error in problems.items()}
-            raise serializers.ValidationError(open311_errors(errors))
+            # The serializer names every problem at once, the answers' (extra) included.
+            raise serializers.ValidationError(open311_errors(serializer.errors))
         signalement = serializer.save(reporter=None, api_key=request.auth)
         return Response(CreatedServiceRequestSerializer([signalement], many=True).data)
 
