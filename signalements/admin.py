@@ -1,5 +1,7 @@
 """The back office: where staff triage reports all day."""
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count
@@ -11,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import attachments, exports, services
+from . import attachments, exports, photos, services
 from .models import (
     ApiKey,
     Attachment,
@@ -118,7 +120,7 @@ def _thumbnail(attachment: Attachment, height: int = 120):
 
 class AttachmentInline(admin.TabularInline):
     """The report's photos, as thumbnails; deleting one deletes its files. Photos are
-    added through the API (`/api/signalements/{id}/attachments/`), which checks and
+    added with the form's "add photos" field (or through the API), which checks and
     re-encodes them."""
 
     model = Attachment
@@ -166,8 +168,63 @@ class DuplicateInline(admin.TabularInline):
         return signalement.reference
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input (Django's documented pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)] if data else []
+
+
+class SignalementAdminForm(forms.ModelForm):
+    """The report, plus photos to add: checked and re-encoded as through the API
+    (`photos.process`), stored once the report is saved."""
+
+    add_photos = MultipleFileField(
+        label=_("add photos"),
+        required=False,
+        help_text=_("JPEG, PNG or WebP. Stored without their metadata (EXIF, GPS)."),
+    )
+
+    class Meta:
+        model = Signalement
+        fields = []  # the admin's fieldsets name them (with its formfield overrides)
+
+    def clean_add_photos(self):
+        uploads = self.cleaned_data.get("add_photos") or []
+        existing = self.instance.attachments.count() if self.instance.pk else 0
+        limit = settings.SIGNALEMENT_MAX_ATTACHMENTS
+        if existing + len(uploads) > limit:
+            raise forms.ValidationError(
+                _("A report has at most %(limit)d photos: it has %(existing)d.")
+                % {"limit": limit, "existing": existing},
+                code="too_many_photos",
+            )
+        checked, problems = [], []
+        for upload in uploads:
+            try:
+                checked.append(photos.process(upload))
+            except photos.Rejected as rejected:
+                problems.append(
+                    forms.ValidationError(f"{upload.name}: {rejected.message}", code=rejected.code)
+                )
+        if problems:
+            raise forms.ValidationError(problems)
+        return checked
+
+
 @admin.register(Signalement)
 class SignalementAdmin(SimpleHistoryAdmin):
+    form = SignalementAdminForm
     list_display = [
         "reference",
         "photo",
@@ -230,6 +287,7 @@ class SignalementAdmin(SimpleHistoryAdmin):
             {"fields": ["status", "priority", "assigned_to", "is_public", "duplicate_of"]},
         ),
         (_("Location"), {"fields": ["latitude", "longitude", "address"]}),
+        (_("Photos"), {"fields": ["add_photos"]}),
         (
             _("Contact (private)"),
             {
@@ -270,6 +328,16 @@ class SignalementAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request):
         return with_photos(super().get_queryset(request))
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        added = form.cleaned_data.get("add_photos") or []
+        if not added:
+            return
+        try:
+            attachments.add(signalement=form.instance, photos=added, by=request.user)
+        except attachments.TooManyPhotos as refused:  # another upload came first
+            self.message_user(request, str(refused), messages.ERROR)
 
     def save_formset(self, request, form, formset, change):
         """Comments written in the admin are signed by the staff member; photos are

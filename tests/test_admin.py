@@ -239,3 +239,90 @@ def test_deleting_a_photo_in_the_admin_deletes_its_files(
     assert not default_storage.exists(doomed.file.name)
     assert not default_storage.exists(doomed.thumbnail.name)
     assert default_storage.exists(kept.file.name)
+
+
+def _change_form(report, **extra):
+    return {
+        "title": report.title,
+        "description": report.description,
+        "date_0": report.date.strftime("%Y-%m-%d"),
+        "date_1": "08:00:00",
+        "category": report.category_id,
+        "priority": "normal",
+        "is_public": "on",
+        "latitude": "48.1",
+        "longitude": "-1.6",
+        **NO_INLINES,
+        **extra,
+    }
+
+
+def test_an_agent_adds_photos_in_the_admin_without_their_metadata(client, agent_user):
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from .test_attachments import assert_no_metadata
+
+    client.force_login(agent_user)
+    report = SignalementFactory()
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+    assert 'name="add_photos"' in client.get(url).content.decode()
+
+    response = client.post(
+        url,
+        _change_form(
+            report,
+            add_photos=[
+                SimpleUploadedFile("a.jpg", images.jpeg_with_gps()),
+                SimpleUploadedFile("b.png", images.png_with_text()),
+            ],
+        ),
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    added = list(report.attachments.all())
+    assert [photo.content_type for photo in added] == ["image/jpeg", "image/png"]
+    assert all(photo.uploaded_by == agent_user for photo in added)
+    with default_storage.open(added[0].file.name) as stored:
+        assert_no_metadata(stored.read())
+
+
+def test_a_bad_photo_in_the_admin_is_an_error_naming_it(admin_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    report = SignalementFactory()
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+
+    response = admin_client.post(
+        url,
+        _change_form(
+            report,
+            title="Changed",
+            add_photos=[
+                SimpleUploadedFile("a.jpg", images.jpeg_with_gps()),
+                SimpleUploadedFile("page.jpg", images.HTML),
+            ],
+        ),
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["add_photos"]
+    assert errors == ["page.jpg: The file is not a JPEG, PNG or WebP image."]
+    assert not report.attachments.exists()
+    report.refresh_from_db()
+    assert report.title != "Changed"  # nothing saved
+
+
+def test_the_admin_keeps_the_photo_limit(admin_client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.SIGNALEMENT_MAX_ATTACHMENTS = 1
+    report = SignalementFactory()
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+    files = [SimpleUploadedFile(f"{n}.jpg", images.jpeg_with_gps()) for n in range(2)]
+
+    response = admin_client.post(url, _change_form(report, add_photos=files))
+
+    assert response.status_code == 200
+    assert "at most 1 photos" in str(response.context["adminform"].form.errors["add_photos"])
+    assert not report.attachments.exists()
