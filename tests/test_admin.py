@@ -185,11 +185,13 @@ def _report_with_photos(agent_client, count=2):
     return report
 
 
-def test_the_change_page_shows_the_photos_as_thumbnails(admin_client, agent_client):
+def test_the_change_page_shows_the_photos_as_thumbnails(client, agent_user, agent_client):
+    """To an agent (the group's permissions, not a superuser's)."""
     report = _report_with_photos(agent_client)
     url = reverse("admin:signalements_signalement_change", args=[report.pk])
+    client.force_login(agent_user)
 
-    page = admin_client.get(url).content.decode()
+    page = client.get(url).content.decode()
 
     for photo in report.attachments.all():
         assert f'<img src="{photo.thumbnail.url}"' in page
@@ -204,7 +206,7 @@ def test_the_changelist_shows_a_thumbnail(admin_client, agent_client):
 
 
 def test_deleting_a_photo_in_the_admin_deletes_its_files(
-    admin_client, agent_client, django_capture_on_commit_callbacks
+    client, agent_user, agent_client, django_capture_on_commit_callbacks
 ):
     from django.core.files.storage import default_storage
 
@@ -231,8 +233,9 @@ def test_deleting_a_photo_in_the_admin_deletes_its_files(
         "attachments-1-signalement": str(report.pk),
     }
 
+    client.force_login(agent_user)
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(url, form)
+        response = client.post(url, form)
 
     assert response.status_code == 302
     assert list(report.attachments.all()) == [kept]
