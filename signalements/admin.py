@@ -1,7 +1,6 @@
 """The back office: where staff triage reports all day."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count
@@ -201,25 +200,18 @@ class SignalementAdminForm(forms.ModelForm):
 
     def clean_add_photos(self):
         uploads = self.cleaned_data.get("add_photos") or []
-        existing = self.instance.attachments.count() if self.instance.pk else 0
-        limit = settings.SIGNALEMENT_MAX_ATTACHMENTS
-        if existing + len(uploads) > limit:
+        try:
+            attachments.check_room(self.instance, len(uploads))
+            return photos.process_all(uploads)
+        except attachments.TooManyPhotos as refused:
+            raise forms.ValidationError(str(refused), code="too_many_photos") from None
+        except photos.RejectedFiles as refused:
             raise forms.ValidationError(
-                _("A report has at most %(limit)d photos: it has %(existing)d.")
-                % {"limit": limit, "existing": existing},
-                code="too_many_photos",
-            )
-        checked, problems = [], []
-        for upload in uploads:
-            try:
-                checked.append(photos.process(upload))
-            except photos.Rejected as rejected:
-                problems.append(
-                    forms.ValidationError(f"{upload.name}: {rejected.message}", code=rejected.code)
-                )
-        if problems:
-            raise forms.ValidationError(problems)
-        return checked
+                [
+                    forms.ValidationError(problem.message, code=problem.code)
+                    for problem in refused.problems.values()
+                ]
+            ) from None
 
 
 @admin.register(Signalement)

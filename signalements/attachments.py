@@ -2,6 +2,7 @@
 files, or any storage backend such as S3: see `STORAGES` in settings)."""
 
 import logging
+import uuid
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -12,7 +13,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import Attachment, Signalement, attachment_path
+from .models import Attachment, Signalement
 from .photos import Photo
 
 logger = logging.getLogger(__name__)
@@ -37,10 +38,18 @@ class TooManyPhotos(Exception):
 
 def check_room(signalement: Signalement, adding: int) -> None:
     """Raise TooManyPhotos if `adding` more photos would exceed the limit (a cheap check
-    before decoding uploads; `add` checks again under a lock)."""
-    existing = signalement.attachments.count()
+    before decoding uploads; `add` checks again under a lock). A report not saved yet
+    has none."""
+    existing = signalement.attachments.count() if signalement.pk else 0
     if existing + adding > settings.SIGNALEMENT_MAX_ATTACHMENTS:
         raise TooManyPhotos(existing, adding)
+
+
+def attachment_path(folder: str, extension: str) -> str:
+    """A new file name under `folder`: unguessable (the URL of a photo of a hidden report
+    must not be found by counting) and free of anything the client sent."""
+    now = timezone.now()
+    return f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
 
 def add(*, signalement: Signalement, photos: list[Photo], by=None) -> list[Attachment]:

@@ -7,7 +7,7 @@ the admin apply the same ones; rules across fields live in `Signalement.clean()`
 import hashlib
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -75,6 +75,15 @@ def validate_web_url(value: str) -> None:
     """A link that browsers open: http or https only (Django's URLField also takes ftp)."""
     if not value.lower().startswith(("http://", "https://")):
         raise ValidationError(_("Enter an http or https URL."), code="invalid")
+
+
+def with_writable_offset(value: datetime) -> datetime:
+    """The same instant, in UTC when its UTC offset has seconds (Paris before 1911:
+    +00:09:21), which RFC 3339 and ISO 8601 offsets cannot write."""
+    offset = value.utcoffset()
+    if offset is not None and offset % timedelta(minutes=1):
+        return value.astimezone(UTC)
+    return value
 
 
 def validate_not_in_future(value):
@@ -431,13 +440,6 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return Truncator(self.body).chars(60)
-
-
-def attachment_path(folder: str, extension: str) -> str:
-    """A new file name under `folder`: unguessable (the URL of a photo of a hidden report
-    must not be found by counting) and free of anything the client sent."""
-    now = timezone.now()
-    return f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
 
 class Attachment(models.Model):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
+from django.utils.text import Truncator
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow format name -> (content type, file extension).
@@ -83,6 +84,30 @@ def process(upload) -> Photo:
         )
     except DECODING_ERRORS as error:  # e.g. a malformed EXIF block
         raise Rejected(f"The image cannot be read: {error}.", code="corrupt") from error
+
+
+class RejectedFiles(Exception):
+    """Some uploads are not acceptable photos: `problems` holds, by upload index, a
+    `Rejected` whose message starts with the file's name."""
+
+    def __init__(self, problems: dict[int, Rejected]):
+        super().__init__("; ".join(problem.message for problem in problems.values()))
+        self.problems = problems
+
+
+def process_all(uploads) -> list[Photo]:
+    """Every upload checked and re-encoded (`process`), or none: raises RejectedFiles
+    naming each refused file."""
+    checked, problems = [], {}
+    for index, upload in enumerate(uploads):
+        try:
+            checked.append(process(upload))
+        except Rejected as rejected:
+            name = Truncator(upload.name or "").chars(100)
+            problems[index] = Rejected(f"{name}: {rejected.message}", rejected.code)
+    if problems:
+        raise RejectedFiles(problems)
+    return checked
 
 
 def _decode(upload) -> Image.Image:

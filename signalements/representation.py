@@ -14,7 +14,6 @@ subclass with its own `to_representation` keeps it.
 """
 
 from collections.abc import Mapping
-from datetime import UTC, timedelta
 
 from django.db.models import Model
 from rest_framework import fields, relations, serializers
@@ -22,8 +21,9 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
+from .models import with_writable_offset
+
 SKIP = object()
-ONE_MINUTE = timedelta(minutes=1)
 
 
 def _text(attr):
@@ -77,8 +77,8 @@ def _datetime(attr, field, *, utc_when_seconds_offset):
             value = value.astimezone(zone)
         except OverflowError:
             return field.to_representation(value)
-        if utc_when_seconds_offset and value.utcoffset() % ONE_MINUTE:
-            value = value.astimezone(UTC)
+        if utc_when_seconds_offset:
+            value = with_writable_offset(value)
         text = value.isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 

@@ -18,19 +18,17 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         which operations an anonymous reporter's token opens through
         `allows_reporter_token(request_method, view)`."""
         auth = super().get_auth()
-        if {} not in auth and any(
-            getattr(permission, "allows_anonymous", lambda method, view: False)(
-                self.method, self.view
+        permissions = self.view.get_permissions()
+
+        def any_allows(question: str) -> bool:
+            return any(
+                getattr(permission, question, lambda method, view: False)(self.method, self.view)
+                for permission in permissions
             )
-            for permission in self.view.get_permissions()
-        ):
+
+        if {} not in auth and any_allows("allows_anonymous"):
             auth.append({})
-        if any(
-            getattr(permission, "allows_reporter_token", lambda method, view: False)(
-                self.method, self.view
-            )
-            for permission in self.view.get_permissions()
-        ):
+        if any_allows("allows_reporter_token"):
             auth.append({REPORTER_TOKEN_SCHEME: []})
         return auth
 

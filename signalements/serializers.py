@@ -4,7 +4,6 @@ readable only through `SignalementSerializer`, which the views give to staff alo
 import re
 from collections.abc import Mapping
 from copy import copy, deepcopy
-from datetime import UTC, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.contrib.auth import get_user_model
@@ -12,7 +11,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
 from django.db import models, transaction
 from django.db.models import Q
-from django.utils.text import Truncator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -31,6 +29,7 @@ from .models import (
     Signalement,
     Status,
     fits_in_utc,
+    with_writable_offset,
 )
 from .permissions import acts_as_reporter, is_owner
 from .representation import FastRepresentationMixin
@@ -81,11 +80,7 @@ class StorableDateTimeField(serializers.DateTimeField):
     def enforce_timezone(self, value):
         # Before standard time (Paris: 1911) a local offset has seconds, e.g. +00:09:21,
         # which RFC 3339 cannot write: such a datetime is given in UTC instead.
-        value = super().enforce_timezone(value)
-        offset = value.utcoffset()
-        if offset is not None and offset % timedelta(minutes=1):
-            return value.astimezone(UTC)
-        return value
+        return with_writable_offset(super().enforce_timezone(value))
 
 
 class RoundingDecimalField(serializers.DecimalField):
@@ -314,16 +309,15 @@ class AttachmentUploadSerializer(serializers.Serializer):
     )
 
     def validate_photos(self, uploads) -> list[photo_files.Photo]:
-        checked, errors = [], {}
-        for index, upload in enumerate(uploads):
-            try:
-                checked.append(photo_files.process(upload))
-            except photo_files.Rejected as rejected:
-                name = Truncator(upload.name or "").chars(100)
-                errors[index] = [ErrorDetail(f"{name}: {rejected.message}", rejected.code)]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return checked
+        try:
+            return photo_files.process_all(uploads)
+        except photo_files.RejectedFiles as refused:
+            raise serializers.ValidationError(
+                {
+                    index: [ErrorDetail(problem.message, problem.code)]
+                    for index, problem in refused.problems.items()
+                }
+            ) from None
 
 
 class SignalementSerializer(FastRepresentationMixin, ValidatedModelSerializer):

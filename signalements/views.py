@@ -197,16 +197,16 @@ class SignalementViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         user = self.request.user
         if user.is_authenticated:
-            serializer.save(reporter=user)
+            self._created = serializer.save(reporter=user)
             self._reporter_token = None
         else:
             # An anonymous reporter's proof of authorship, returned once (create below).
             self._reporter_token, stored = reporter_tokens.issue()
-            serializer.save(reporter=None, **stored)
+            self._created = serializer.save(reporter=None, **stored)
 
     def create(self, request, *args, **kwargs):
         response = super().create(request, *args, **kwargs)
-        signalement = Signalement.objects.get(pk=response.data["id"])
+        signalement = self._created
         response.data["possible_duplicates"] = self._similar_to(signalement)
         response.data["reporter_token"] = self._reporter_token
         response.data["reporter_token_expires_at"] = (

@@ -213,25 +213,18 @@ def test_deleting_a_photo_in_the_admin_deletes_its_files(
     report = _report_with_photos(agent_client)
     doomed, kept = report.attachments.all()
     url = reverse("admin:signalements_signalement_change", args=[report.pk])
-    form = {
-        "title": report.title,
-        "description": report.description,
-        "date_0": report.date.strftime("%Y-%m-%d"),
-        "date_1": "08:00:00",
-        "category": report.category_id,
-        "priority": "normal",
-        "is_public": "on",
-        "latitude": "48.1",
-        "longitude": "-1.6",
-        **NO_INLINES,
-        "attachments-TOTAL_FORMS": "2",
-        "attachments-INITIAL_FORMS": "2",
-        "attachments-0-id": str(doomed.pk),
-        "attachments-0-signalement": str(report.pk),
-        "attachments-0-DELETE": "on",
-        "attachments-1-id": str(kept.pk),
-        "attachments-1-signalement": str(report.pk),
-    }
+    form = _change_form(
+        report,
+        **{
+            "attachments-TOTAL_FORMS": "2",
+            "attachments-INITIAL_FORMS": "2",
+            "attachments-0-id": str(doomed.pk),
+            "attachments-0-signalement": str(report.pk),
+            "attachments-0-DELETE": "on",
+            "attachments-1-id": str(kept.pk),
+            "attachments-1-signalement": str(report.pk),
+        },
+    )
 
     client.force_login(agent_user)
     with django_capture_on_commit_callbacks(execute=True):

@@ -60,30 +60,37 @@ def module(name: str):
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 
-def test_an_anonymous_reporter_adds_photos_with_a_generated_client(generated, live_server):
-    client_module = module("client")
-    create = module("api.signalements.signalements_create")
-    add_photos = module("api.signalements.signalements_attachments_create")
-    list_photos = module("api.signalements.signalements_attachments_list")
-    models = module("models")
-    types = module("types")
-
-    anonymous = client_module.Client(base_url=live_server.url)
-    created = create.sync(
-        client=anonymous,
+def anonymous_report(live_server, description: str):
+    """An anonymous create through the generated client: the created report, and a
+    client that sends its reporter token."""
+    client_module, models = module("client"), module("models")
+    created = module("api.signalements.signalements_create").sync(
+        client=client_module.Client(base_url=live_server.url),
         body=models.SignalementRequest.from_dict(
-            {"description": "Trottoir défoncé", "date": "2025-04-29T16:30:00+02:00"}
+            {"description": description, "date": "2025-04-29T16:30:00+02:00"}
         ),
     )
-    assert isinstance(created, models.CreatedSignalement), created
-    assert created.reporter_token
-
     reporter = client_module.AuthenticatedClient(
         base_url=live_server.url,
         token=created.reporter_token,
         prefix="",
         auth_header_name="X-Reporter-Token",
     )
+    return created, reporter
+
+
+def test_an_anonymous_reporter_adds_photos_with_a_generated_client(generated, live_server):
+    client_module = module("client")
+    add_photos = module("api.signalements.signalements_attachments_create")
+    list_photos = module("api.signalements.signalements_attachments_list")
+    models = module("models")
+    types = module("types")
+
+    anonymous = client_module.Client(base_url=live_server.url)
+    created, reporter = anonymous_report(live_server, "Trottoir défoncé")
+    assert isinstance(created, models.CreatedSignalement), created
+    assert created.reporter_token
+
     photo = types.File(
         payload=io.BytesIO(images.jpeg_with_gps()), file_name="photo.jpg", mime_type="image/jpeg"
     )
@@ -104,24 +111,11 @@ def test_an_anonymous_reporter_adds_photos_with_a_generated_client(generated, li
 
 def test_a_refused_file_is_the_schemas_validation_error(generated, live_server):
     client_module = module("client")
-    create = module("api.signalements.signalements_create")
     add_photos = module("api.signalements.signalements_attachments_create")
     models = module("models")
     types = module("types")
 
-    anonymous = client_module.Client(base_url=live_server.url)
-    created = create.sync(
-        client=anonymous,
-        body=models.SignalementRequest.from_dict(
-            {"description": "Tag sur un mur", "date": "2025-04-29T16:30:00+02:00"}
-        ),
-    )
-    reporter = client_module.AuthenticatedClient(
-        base_url=live_server.url,
-        token=created.reporter_token,
-        prefix="",
-        auth_header_name="X-Reporter-Token",
-    )
+    created, reporter = anonymous_report(live_server, "Tag sur un mur")
     page = types.File(payload=io.BytesIO(images.HTML), file_name="page.jpg")
 
     refused = add_photos.sync(

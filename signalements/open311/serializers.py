@@ -24,6 +24,7 @@ from ..models import (
     Signalement,
     fits_in_utc,
     reference_to_pk,
+    with_writable_offset,
 )
 
 OPEN, CLOSED = "open", "closed"
@@ -54,11 +55,7 @@ def format_datetime(value: datetime | None) -> str | None:
     the offset is not a whole number of minutes, which the w3c format cannot write)."""
     if value is None:
         return None
-    local = timezone.localtime(value)
-    offset = local.utcoffset()
-    if offset is not None and offset % timedelta(minutes=1):
-        local = value.astimezone(UTC)
-    return local.isoformat(timespec="seconds")
+    return with_writable_offset(timezone.localtime(value)).isoformat(timespec="seconds")
 
 
 def media_url_for(signalement: Signalement, request) -> str | None:
