@@ -1,8 +1,9 @@
-"""CSV export of reports, streamed: `GET /api/signalements/export.csv` (agents) and the
-admin action "Export selected to CSV" share the code below.
+"""CSV export of reports, streamed: the REST API's `GET /api/signalements/export.csv`
+(agents; `api/views/export.py`) and the admin action "Export selected to CSV" share the
+code below.
 
-The export holds the same reports as the list: the caller's visibility (only agents may
-export, and agents see every report), then the list's filters and ordering
+The API's export holds the same reports as its list: the caller's visibility (only
+agents may export, and agents see every report), then the list's filters and ordering
 (`?status=`, `?in_bbox=`, `?ordering=`…; default `-created_at`); no pagination. An
 invalid filter is the list's 400. The admin action exports the selected reports in the
 change list's order.
@@ -38,15 +39,8 @@ from collections.abc import Iterable, Iterator
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 
 from .models import REFERENCE_PREFIX, Priority, Status
-from .permissions import IsAgent
-from .views import SignalementViewSet
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 BOM = "\ufeff"
@@ -229,74 +223,3 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     # goes away, which closes `rest` and so the database cursor.
     yield first
     yield from rest
-
-
-# --- The API endpoint -----------------------------------------------------------------
-
-EXPORT_DESCRIPTION = f"""\
-The reports matching the same filters as the list (`status`, `in_bbox`, `search`,
-`ordering`…), in the same order, all of them (no pagination), as a CSV download streamed
-in constant memory.
-
-UTF-8 with a byte order mark (for Excel), comma-separated, CRLF line ends, and a
-header row:
-
-    {",".join(COLUMNS)}
-
-Dates in ISO 8601 with their offset; `status` and `priority` as labels; `category` as
-its name and `category_code` as its code; `assigned_to` as a username; an empty cell
-for none. A text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return
-is prefixed with `'` so that spreadsheets do not evaluate it.
-
-Errors (an invalid filter is a 400 naming the parameter) are JSON."""
-
-
-# (By method: drf-standardized-errors only knows the router's actions by name.)
-@extend_validation_errors(["near_required"], field_name="radius", methods=["get"])
-class SignalementExportViewSet(SignalementViewSet):
-    """`GET /api/signalements/export.csv`: the list as a CSV download, for agents.
-
-    A subclass, so that the export always selects what the list does (its
-    `get_queryset` and `filterset_class`). Bound to its own URL, declared before the
-    router's, whose `signalements/{pk}.{format}` route would take `export.csv` for a
-    report's id."""
-
-    permission_classes = [IsAuthenticated, IsAgent]
-    pagination_class = None
-    renderer_classes = [JSONRenderer]
-
-    def get_renderers(self):
-        # The CSV is written above, not rendered: renderers only render errors, in JSON.
-        return [renderer() for renderer in self.renderer_classes]
-
-    def perform_content_negotiation(self, request, force=False):
-        # `Accept: text/csv` (or anything else) must not be a 406: errors are JSON.
-        return super().perform_content_negotiation(request, force=True)
-
-    @extend_schema(
-        operation_id="signalements_export_csv",
-        summary="Export the reports as CSV (agents), with the list's filters",
-        description=EXPORT_DESCRIPTION,
-        filters=True,
-        parameters=[
-            OpenApiParameter(
-                "Content-Disposition",
-                str,
-                OpenApiParameter.HEADER,
-                response=[200],
-                required=True,
-                pattern=r'^attachment; filename="signalements-\d{8}\.csv"$',
-                description='`attachment; filename="signalements-YYYYMMDD.csv"` (today).',
-            )
-        ],
-        responses={
-            (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.STR, description="The CSV file (UTF-8 with BOM)."
-            ),
-        },
-    )
-    def export_csv(self, request):
-        return csv_response(self.filter_queryset(self.get_queryset()))
-
-
-export_csv_view = SignalementExportViewSet.as_view({"get": "export_csv"})

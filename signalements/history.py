@@ -1,11 +1,9 @@
 """A report's history, read from django-simple-history's records: who changed which
 fields, when. Agents get every change; everyone else gets status changes only, with the
-public note that came with each."""
+public note that came with each. (`api/serializers/history.py` shows it.)"""
 
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from rest_framework import serializers
 
 from .models import Signalement
 
@@ -69,19 +67,3 @@ def entries_for(signalement: Signalement, *, full: bool) -> list[Entry]:
             )
         )
     return entries
-
-
-class ChangeSerializer(serializers.Serializer):
-    field = serializers.CharField()
-    old = serializers.CharField(allow_null=True)
-    new = serializers.CharField(allow_null=True)
-
-
-class HistoryEntrySerializer(serializers.Serializer):
-    at = serializers.DateTimeField()
-    kind = serializers.ChoiceField(choices=["created", "changed"])
-    by = serializers.CharField(
-        allow_null=True, help_text="Who made the change (agents only; null for others)."
-    )
-    note = serializers.CharField(allow_blank=True, help_text="Public note of a status change.")
-    changes = ChangeSerializer(many=True)

@@ -2,7 +2,7 @@
 
 The personal data on a report are its contact fields (`contact_name`, `contact_email`,
 `contact_phone`) and its reporter (the account that filed it). The API shows them only to
-that reporter and to agents (`serializers.PublicSignalementSerializer`, `history.py`);
+that reporter and to agents (the API's `PublicSignalementSerializer`, `history.py`);
 this module makes sure they are not kept longer than needed:
 
 - `anonymize()` (the `anonymize_reports` command, run daily from cron) blanks the contact

@@ -1,4 +1,5 @@
-"""Statistics of reports (`GET /api/signalements/stats/`), computed in the database.
+"""Statistics of reports, computed in the database (the REST API serves them at
+`GET /api/signalements/stats/`).
 
 Who sees what: the statistics cover exactly the reports the caller can list, with the
 list's filters applied (`status`, `category`, `created_after`, `search`, `near`, …): all
@@ -15,37 +16,16 @@ queries; on SQLite, in a time zone whose months start in the middle of a UTC hou
 (India, Nepal…), each count by month takes one more (see `_per_month_sqlite`).
 """
 
-import hashlib
-import json
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
 
-from django.conf import settings
 from django.db import connections
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Substr, TruncMonth
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
-from rest_framework import serializers
 
-from . import reporter_tokens
-from .filters import SignalementFilter
 from .models import Status
-
-
-class SignalementStatsFilter(SignalementFilter):
-    """The list's filters, without its sort order (meaningless here) and without
-    DISTINCT. django-filter's multiple-choice filters (`status`, `priority`) make the
-    query DISTINCT in case a filter follows a to-many relation, but none of these does
-    (they test the report's own columns and its category): each report is one row
-    anyway. And Django aggregates a DISTINCT query over a subquery of whole rows."""
-
-    ordering = None
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for filter_ in self.filters.values():
-            filter_.distinct = False
 
 
 def _plain(queryset: QuerySet) -> QuerySet:
@@ -195,7 +175,7 @@ def median_resolution_hours(queryset: QuerySet, resolved_count: int) -> float | 
 
 
 def compute(queryset: QuerySet) -> dict:
-    """All the statistics of these reports, in the shape of `SignalementStatsSerializer`:
+    """All the statistics of these reports, in the shape of the API's `SignalementStatsSerializer`:
     four aggregate queries, plus one for the median when a report has been resolved."""
     queryset = _plain(queryset)
     statuses = by_status(queryset)
@@ -209,70 +189,3 @@ def compute(queryset: QuerySet) -> dict:
         "median_resolution_hours": median_resolution_hours(queryset, resolved_count),
         "resolved_count": resolved_count,
     }
-
-
-# What the endpoint returns (documentation for the OpenAPI schema, and the response).
-
-
-class StatusCountSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Status.choices)
-    label = serializers.CharField(help_text="The status's human name.")
-    count = serializers.IntegerField(min_value=0)
-
-
-class CategoryCountSerializer(serializers.Serializer):
-    category = serializers.CharField(
-        allow_null=True, help_text="The category's code; null for reports without one."
-    )
-    name = serializers.CharField(allow_null=True, help_text="The category's name, or null.")
-    count = serializers.IntegerField(min_value=1)
-
-
-class MonthCountSerializer(serializers.Serializer):
-    month = serializers.RegexField(
-        r"^\d{4}-\d{2}$", help_text="`YYYY-MM`, in the server's time zone."
-    )
-    created = serializers.IntegerField(min_value=0, help_text="Reports created that month.")
-    resolved = serializers.IntegerField(
-        min_value=0, help_text="Reports resolved that month (by `resolved_at`)."
-    )
-
-
-class SignalementStatsSerializer(serializers.Serializer):
-    total = serializers.IntegerField(min_value=0, help_text="Number of reports.")
-    by_status = StatusCountSerializer(
-        many=True, help_text="Every status, in workflow order, zeros included."
-    )
-    by_category = CategoryCountSerializer(
-        many=True,
-        help_text="Categories that have reports, most reports first; `category: null` "
-        "counts the reports without a category.",
-    )
-    by_month = MonthCountSerializer(
-        many=True,
-        help_text="Reports created and resolved per month, oldest first, from the first "
-        "month with either to the last (months without any included).",
-    )
-    median_resolution_hours = serializers.FloatField(
-        allow_null=True,
-        help_text="Median of `resolved_at - created_at` over the resolved reports, in "
-        "hours; null when none is resolved.",
-    )
-    resolved_count = serializers.IntegerField(
-        min_value=0, help_text="Reports with a `resolved_at`: those the median is over."
-    )
-
-
-def public_cache_key(request) -> str | None:
-    """The cache key of an anonymous caller's figures for these parameters, or None
-    when they are not cached: for agents and logged-in reporters (fresh figures; a
-    reporter's include their own hidden reports) or when `STATS_CACHE_SECONDS` is 0.
-    Anonymous callers all see the same public reports, so they share the figures for a
-    while: a public dashboard costs one computation per period, not one per viewer."""
-    if not settings.SIGNALEMENT_STATS_CACHE_SECONDS:
-        return None
-    if request.user.is_authenticated or reporter_tokens.presented(request) is not None:
-        return None
-    params = sorted((name, sorted(values)) for name, values in request.query_params.lists())
-    digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()
-    return f"signalements:stats:public:{digest}"

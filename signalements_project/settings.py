@@ -191,7 +191,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["signalements.throttling.UserWriteThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["signalements.api.throttling.UserWriteThrottle"],
     # The API speaks JSON: one request content type per operation, so generated
     # clients get one body parameter (openapi-python-client issue #1451).
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -200,9 +200,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "signalements.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "signalements.api.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
-    "DEFAULT_SCHEMA_CLASS": "signalements.schema.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "signalements.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         # Anonymous creates per client IP; an empty value disables the limit.
@@ -223,7 +223,7 @@ REST_FRAMEWORK = {
 }
 
 DRF_STANDARDIZED_ERRORS = {
-    "EXCEPTION_HANDLER_CLASS": "signalements.errors.ExceptionHandler",
+    "EXCEPTION_HANDLER_CLASS": "signalements.api.errors.ExceptionHandler",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "415", "429"],
 }
@@ -270,7 +270,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
-        "signalements.schema.error_attr_patterns",
+        "signalements.api.schema.error_attr_patterns",
     ],
 }
 

@@ -1,4 +1,6 @@
-"""Project routes: the REST API and its documentation, Open311, and the admin."""
+"""Project routes: the three doors onto the domain (the REST API with its documentation,
+Open311, the admin), uploaded photos, and which door answers the errors raised outside
+the views (an unknown URL, a crash in a middleware)."""
 
 import re
 
@@ -6,16 +8,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import Http404
 from django.urls import include, path, re_path
+from django.views import defaults
 from django.views.static import serve
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from signalements.errors import bad_request, json_not_found, json_server_error
+from signalements.api import errors as api_errors
+from signalements.open311 import errors as open311_errors
 
 urlpatterns = [
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("api/", include("signalements.urls")),
+    path("api/", include("signalements.api.urls")),
     path("open311/v2/", include("signalements.open311.urls")),
     path("admin/", admin.site.urls),
 ]
@@ -34,6 +34,41 @@ if not re.match(r"^(https?:)?//", settings.MEDIA_URL):  # not served from anothe
         re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.+)$", serve_media)
     )
 
+
+# Errors outside the views: the API's JSON shape under /api/, Open311's (JSON or XML, by
+# suffix) under /open311/, and Django's HTML pages elsewhere.
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _is_open311(request) -> bool:
+    return request.path.startswith("/open311/")
+
+
+def bad_request(request, exception):
+    if _is_open311(request):
+        return open311_errors.bad_request(request, exception)
+    return defaults.bad_request(request, exception)
+
+
+def not_found(request, exception):
+    if _is_open311(request):
+        return open311_errors.not_found(request, exception)
+    if _is_api(request):
+        return api_errors.not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _is_open311(request):
+        return open311_errors.server_error(request)
+    if _is_api(request):
+        return api_errors.server_error(request)
+    return defaults.server_error(request)
+
+
 handler400 = bad_request
-handler404 = json_not_found
-handler500 = json_server_error
+handler404 = not_found
+handler500 = server_error

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from signalements.models import Category, ExtraField, Signalement
-from signalements.permissions import role_of
+from signalements.roles import role_of
 
 pytestmark = pytest.mark.django_db
 

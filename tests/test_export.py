@@ -17,8 +17,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from signalements import exports
+from signalements.api.views import SignalementViewSet, export_csv_view
 from signalements.models import Priority, Signalement, Status
-from signalements.views import SignalementViewSet
 
 from .factories import CategoryFactory, SignalementFactory, UserFactory
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 try:
     reverse("signalement-export-csv")
-except NoReverseMatch:  # until signalements/urls.py routes it
+except NoReverseMatch:  # until signalements/api/urls.py routes it
     pytest.skip("/api/signalements/export.csv is not routed yet", allow_module_level=True)
 
 EXPORT_URL = "/api/signalements/export.csv"
@@ -475,7 +475,7 @@ def test_permissions_are_checked_before_filters(api_client, user_client):
 
 def test_the_route_is_exactly_export_csv_without_a_trailing_slash(agent_client, two_reports):
     assert reverse("signalement-export-csv") == EXPORT_URL
-    assert resolve(EXPORT_URL).func is exports.export_csv_view
+    assert resolve(EXPORT_URL).func is export_csv_view
     # Not taken for the report `export` in CSV format by the router's format-suffix route.
     assert agent_client.get(EXPORT_URL, HTTP_ACCEPT="text/csv").status_code == 200
     assert agent_client.get(EXPORT_URL + "/").status_code == 404

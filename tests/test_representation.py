@@ -1,4 +1,4 @@
-"""The fast representation (signalements/representation.py) gives exactly what DRF's own
+"""The fast representation (signalements/api/representation.py) gives exactly what DRF's own
 `Serializer.to_representation` gives, for every serializer that uses it, over reports
 that exercise every field: with and without category, location, extra answers,
 photos, duplicate, assignee, resolution, old dates, another active time zone."""
@@ -14,14 +14,14 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from signalements.models import AGENTS_GROUP, Attachment, Signalement, Status, with_photos
-from signalements.representation import FastRepresentationMixin
-from signalements.serializers import (
+from signalements.api.representation import FastRepresentationMixin
+from signalements.api.serializers import (
     AttachmentSerializer,
     PublicSignalementSerializer,
     SignalementSerializer,
     SimilarSignalementSerializer,
 )
+from signalements.models import AGENTS_GROUP, Attachment, Signalement, Status, with_photos
 
 from .factories import CategoryFactory, ExtraFieldFactory, SignalementFactory, UserFactory
 
@@ -163,10 +163,12 @@ class _nothing:
 def _model_serializer_classes():
     import inspect
 
-    from signalements import serializers as module
+    from signalements import validation
+    from signalements.api import serializers as module
     from signalements.open311 import serializers as open311_module
 
-    for candidate in [*vars(module).values(), *vars(open311_module).values()]:
+    modules = [validation, module, open311_module]
+    for candidate in [value for each in modules for value in vars(each).values()]:
         if (
             inspect.isclass(candidate)
             and issubclass(candidate, serializers.ModelSerializer)

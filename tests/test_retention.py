@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from signalements import retention, serializers, services
+from signalements import retention, services
+from signalements.api import serializers
 from signalements.models import Comment, Signalement, Status
 
 from .factories import CategoryFactory, SignalementFactory, UserFactory

@@ -13,8 +13,16 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from . import geo
-from .models import PRIORITY_RANK, Category, Priority, Signalement, Status, fits_in_utc
+from signalements import geo
+from signalements.models import (
+    PRIORITY_RANK,
+    Category,
+    Priority,
+    Signalement,
+    Status,
+    fits_in_utc,
+)
+from signalements.querystring import list_values
 
 
 class StorableIsoDateTimeField(django_filters.fields.IsoDateTimeField):
@@ -34,17 +42,6 @@ class StorableIsoDateTimeField(django_filters.fields.IsoDateTimeField):
 
 class StorableIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = StorableIsoDateTimeField
-
-
-def list_values(params, name: str) -> list[str]:
-    """A parameter given as `?x=a,b`, `?x=a&x=b` or both, without blanks or repeats."""
-    values = []
-    for item in params.getlist(name):
-        for value in item.split(","):
-            value = value.strip()
-            if value and value not in values:
-                values.append(value)
-    return values
 
 
 class RepeatedOrCommaSeparatedWidget(django_filters.widgets.QueryArrayWidget):
@@ -281,3 +278,18 @@ class CategoryFilter(django_filters.FilterSet):
     class Meta:
         model = Category
         fields = []
+
+
+class SignalementStatsFilter(SignalementFilter):
+    """The list's filters, without its sort order (meaningless here) and without
+    DISTINCT. django-filter's multiple-choice filters (`status`, `priority`) make the
+    query DISTINCT in case a filter follows a to-many relation, but none of these does
+    (they test the report's own columns and its category): each report is one row
+    anyway. And Django aggregates a DISTINCT query over a subquery of whole rows."""
+
+    ordering = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for filter_ in self.filters.values():
+            filter_.distinct = False

@@ -1,68 +1,14 @@
-"""Who may do what: the four roles of the product brief.
-
-| role      | who                                   |
-|-----------|---------------------------------------|
-| anonymous | no credentials                        |
-| reporter  | any logged-in user who is not an agent |
-| agent     | member of the "agents" group           |
-| admin     | superuser                              |
+"""What each role may do through the REST API (the roles are `signalements/roles.py`).
 
 Visibility (which reports exist for the caller) is applied in the views' querysets: a
 report the caller may not see is a 404. These classes decide what a caller may *do*.
 """
 
-from django.db import models
 from rest_framework import exceptions, permissions
 
-from . import reporter_tokens
-from .models import AGENTS_GROUP, Signalement, Status
-
-
-class Role(models.TextChoices):
-    ANONYMOUS = "anonymous", "Anonymous"
-    REPORTER = "reporter", "Reporter"
-    AGENT = "agent", "Agent"
-    ADMIN = "admin", "Admin"
-
-
-def role_of(user) -> Role:
-    """The caller's role, computed once per user object (one query at most)."""
-    if user is None or not user.is_authenticated:
-        return Role.ANONYMOUS
-    cached = getattr(user, "_signalements_role", None)
-    if cached is None:
-        if user.is_superuser:
-            cached = Role.ADMIN
-        elif user.groups.filter(name=AGENTS_GROUP).exists():
-            cached = Role.AGENT
-        else:
-            cached = Role.REPORTER
-        user._signalements_role = cached
-    return cached
-
-
-def is_agent(user) -> bool:
-    """Agents and admins: they read every report and triage it."""
-    return role_of(user) in (Role.AGENT, Role.ADMIN)
-
-
-def is_admin(user) -> bool:
-    return role_of(user) == Role.ADMIN
-
-
-def is_owner(user, signalement: Signalement) -> bool:
-    return bool(user and user.is_authenticated and signalement.reporter_id == user.pk)
-
-
-def acts_as_reporter(request, signalement: Signalement) -> bool:
-    """The caller filed this report: logged in as its reporter, or holding the valid
-    reporter token of a report filed anonymously (see `reporter_tokens.py`)."""
-    if request is None:
-        return False
-    return is_owner(request.user, signalement) or (
-        reporter_tokens.presented(request) is not None
-        and reporter_tokens.signalement_id(request) == signalement.pk
-    )
+from signalements import reporter_tokens
+from signalements.models import Signalement, Status
+from signalements.roles import acts_as_reporter, is_admin, is_agent, is_owner
 
 
 def holds_reporter_token(request) -> bool:

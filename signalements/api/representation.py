@@ -21,7 +21,7 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
-from .models import with_writable_offset
+from signalements.models import with_writable_offset
 
 SKIP = object()
 

@@ -1,11 +1,41 @@
-"""OpenAPI generation: drf-standardized-errors' AutoSchema (documented error responses),
-plus anonymous access where our permission classes allow it."""
+"""The REST API's OpenAPI schema: how it is generated (drf-standardized-errors'
+AutoSchema, which documents error responses, plus anonymous access where our permission
+classes allow it), then what each endpoint promises, one decorator per view."""
 
 import re
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
+from rest_framework import serializers
 
-# An anonymous reporter's secret for their new report (see reporter_tokens.py); declared
+from signalements import exports
+
+from .renderers import SignalementFeatureCollectionSerializer
+from .serializers import (
+    AttachmentSerializer,
+    AttachmentUploadSerializer,
+    CommentSerializer,
+    CreatedSignalementSerializer,
+    ErasedContactDataSerializer,
+    HistoryEntrySerializer,
+    MeSerializer,
+    SignalementSerializer,
+    SignalementStatsSerializer,
+    SimilarSignalementSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+    TransitionSerializer,
+)
+
+# An anonymous reporter's secret for their new report (see `signalements/reporter_tokens.py`); declared
 # in SPECTACULAR_SETTINGS["APPEND_COMPONENTS"].
 REPORTER_TOKEN_SCHEME = "reporterToken"
 
@@ -55,3 +85,328 @@ def error_attr_patterns(result, generator, request, public):
             "description": f"`{values[0]}`, with the actual index or key.",
         }
     return result
+
+
+# --- What the endpoints promise --------------------------------------------------------
+#
+# The views say what they do; this section says what the schema documents for them:
+# summaries, descriptions, operationIds of custom actions, responses, and the error codes
+# that drf-standardized-errors cannot discover from the serializers (those raised by the
+# models' validation, by the pagination, by a form's `clean()`). Each viewset or view
+# carries one decorator from here (`@schema.signalements`…).
+
+
+def documented(*, operations: dict, validation_errors: list[tuple] = ()):
+    """A class decorator documenting a view: `operations` as for drf-spectacular's
+    `extend_schema_view` (an action or method name, with an `extend_schema` or a list of
+    them, one per HTTP method), and `validation_errors` as rows of
+    `(error codes, field name, {"actions": …, "methods": …})` for
+    drf-standardized-errors' `extend_validation_errors`, in the order they are listed."""
+
+    def decorate(view):
+        inherited = {}
+        for name, decorators in operations.items():
+            method = view.__dict__.get(name)
+            if method is None:
+                inherited[name] = decorators
+                continue
+            # Defined on the view itself (even a method bound only by `as_view({...})`,
+            # which `extend_schema_view` does not know): documented in place.
+            for decorator in decorators if isinstance(decorators, list) else [decorators]:
+                decorator(method)
+        if inherited:  # list, create… and the mixins' actions: isolated copies
+            view = extend_schema_view(**inherited)(view)
+        for codes, field_name, scope in reversed(validation_errors):
+            view = extend_validation_errors(codes, field_name=field_name, **scope)(view)
+        return view
+
+    return decorate
+
+
+class ConflictErrorSerializer(serializers.Serializer):
+    """The 409 error body, in the shape of every other error."""
+
+    class ErrorSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        detail = serializers.CharField()
+        attr = serializers.CharField(allow_null=True)
+
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = ErrorSerializer(many=True)
+
+
+WRITE_ACTIONS = ["create", "update", "partial_update"]
+# An integer parameter longer than 1000 characters is refused as `max_string_length`.
+PAGINATION_ERROR_CODES = ["invalid", "min_value", "max_string_length"]
+PAGINATION_ERRORS = [
+    (PAGINATION_ERROR_CODES, "page", {"actions": ["list"]}),
+    (PAGINATION_ERROR_CODES, "page_size", {"actions": ["list"]}),
+]
+
+signalements = documented(
+    operations={
+        "list": extend_schema(
+            summary="List reports: public ones, your own, or all for agents",
+            parameters=[
+                OpenApiParameter(
+                    "format",
+                    str,
+                    enum=["json", "geojson"],
+                    description="`geojson`: the page as a GeoJSON FeatureCollection (RFC "
+                    "7946), as with `Accept: application/geo+json`. Takes precedence over "
+                    "`Accept`.",
+                )
+            ],
+            responses={
+                (200, "application/json"): OpenApiResponse(
+                    SignalementSerializer,
+                    description="One page of reports. In GeoJSON (`?format=geojson` or "
+                    "`Accept: application/geo+json`): the same page as a FeatureCollection of "
+                    "Point features, coordinates `[longitude, latitude]`; a report without a "
+                    "location is a feature with a null geometry; `count`, `next` and "
+                    "`previous` as in JSON. Errors are always JSON (`application/json`).",
+                ),
+                (200, "application/geo+json"): SignalementFeatureCollectionSerializer,
+            },
+        ),
+        "create": extend_schema(
+            summary="Create a report (open to anonymous clients)",
+            responses={201: CreatedSignalementSerializer},
+        ),
+        "retrieve": extend_schema(summary="Read a report"),
+        "update": extend_schema(
+            summary="Replace a report's editable fields (agents; its reporter while new)"
+        ),
+        "partial_update": extend_schema(
+            summary="Change some of a report's fields (agents; its reporter while new)"
+        ),
+        "destroy": extend_schema(summary="Delete a report (admins)"),
+        "similar": extend_schema(
+            operation_id="signalements_similar",
+            summary="Possible duplicates of a report: open, same category, nearby, recent",
+            responses=SimilarSignalementSerializer(many=True),
+        ),
+        "attachments": [
+            extend_schema(
+                methods=["GET"],
+                operation_id="signalements_attachments_list",
+                summary="A report's photos",
+                responses=AttachmentSerializer(many=True),
+            ),
+            extend_schema(
+                methods=["POST"],
+                operation_id="signalements_attachments_create",
+                summary="Add photos to a report (agents; its reporter while it is new)",
+                description="`multipart/form-data` with one or several files in `photos`. "
+                "Only JPEG, PNG and WebP images are accepted, judged by their content; each "
+                "is stored re-encoded without metadata (EXIF, GPS position), upright, with a "
+                "thumbnail. Limits: `ATTACHMENTS_MAX_PER_REPORT` photos per report, "
+                "`ATTACHMENT_MAX_BYTES` per file, `ATTACHMENT_MAX_PIXELS` per image. A "
+                "refused file is a 400 whose `attr` is `photos.<index>` and whose detail "
+                "starts with the file name; nothing is stored then. An anonymous reporter "
+                "authenticates with the `X-Reporter-Token` header that the create returned.",
+                request=AttachmentUploadSerializer,  # multipart/form-data: the action's parser
+                responses={201: AttachmentSerializer(many=True)},
+            ),
+        ],
+        "attachment": extend_schema(
+            operation_id="signalements_attachments_destroy",
+            summary="Remove a photo (agents; the report's reporter while it is new)",
+            parameters=[OpenApiParameter("attachment_id", int, OpenApiParameter.PATH)],
+            request=None,
+            responses={204: None},
+        ),
+        "stats": extend_schema(
+            operation_id="signalements_stats",
+            summary="Statistics of the reports you can see, with the list's filters",
+            description="Counts by status, by category and by month (created, resolved), "
+            "and the median time to resolution, over the reports the list would return with "
+            "the same filters: all of them for agents, public ones (and your own) for "
+            "everyone else. Not paginated; `ordering` does not apply.",
+            filters=True,
+            responses=SignalementStatsSerializer,
+        ),
+        "transition": extend_schema(
+            operation_id="signalements_transition",
+            summary="Move a report through the workflow (agents)",
+            request=TransitionSerializer,
+            responses={
+                200: SignalementSerializer,
+                409: OpenApiResponse(
+                    ConflictErrorSerializer,
+                    description="The workflow does not allow this move; the detail names "
+                    "the allowed next statuses.",
+                ),
+            },
+        ),
+        "history": extend_schema(
+            operation_id="signalements_history",
+            summary="A report's history: who changed what, when",
+            description="Agents see every change; everyone else sees the status changes "
+            "and their public notes.",
+            responses=HistoryEntrySerializer(many=True),
+        ),
+        "comments": [
+            extend_schema(
+                methods=["GET"],
+                operation_id="signalements_comments_list",
+                summary="A report's public updates (and, for agents, internal notes)",
+                responses=CommentSerializer(many=True),
+            ),
+            extend_schema(
+                methods=["POST"],
+                operation_id="signalements_comments_create",
+                summary="Add a public update (reporter on their report, agents) or an "
+                "internal note (agents)",
+                request=CommentSerializer,
+                responses={201: CommentSerializer},
+            ),
+        ],
+    },
+    # Codes raised by model validation (`Signalement.clean()`, model field validators),
+    # by the filters' form and by the photos' checks.
+    validation_errors=[
+        (["future_date"], "date", {"actions": WRITE_ACTIONS}),
+        (["near_required"], "radius", {"actions": ["list", "stats"]}),
+        (
+            [
+                "unknown_field",
+                "required",
+                "invalid",
+                "invalid_choice",
+                "max_length",
+                "null_characters_not_allowed",
+            ],
+            "extra.KEY",
+            {"actions": WRITE_ACTIONS},
+        ),
+        (["incomplete_location"], "latitude", {"actions": WRITE_ACTIONS}),
+        (["incomplete_location"], "longitude", {"actions": WRITE_ACTIONS}),
+        *PAGINATION_ERRORS,
+        # Photos refused by `photos.process`, and one too many.
+        (
+            ["not_an_image", "corrupt", "file_too_large", "too_many_pixels", "empty"],
+            "photos.INDEX",
+            {"actions": ["attachments"], "methods": ["post"]},
+        ),
+        (["too_many_photos"], "photos", {"actions": ["attachments"], "methods": ["post"]}),
+    ],
+)
+
+EXPORT_DESCRIPTION = f"""\
+The reports matching the same filters as the list (`status`, `in_bbox`, `search`,
+`ordering`…), in the same order, all of them (no pagination), as a CSV download streamed
+in constant memory.
+
+UTF-8 with a byte order mark (for Excel), comma-separated, CRLF line ends, and a
+header row:
+
+    {",".join(exports.COLUMNS)}
+
+Dates in ISO 8601 with their offset; `status` and `priority` as labels; `category` as
+its name and `category_code` as its code; `assigned_to` as a username; an empty cell
+for none. A text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return
+is prefixed with `'` so that spreadsheets do not evaluate it.
+
+Errors (an invalid filter is a 400 naming the parameter) are JSON."""
+
+signalements_export = documented(
+    operations={
+        "export_csv": extend_schema(
+            operation_id="signalements_export_csv",
+            summary="Export the reports as CSV (agents), with the list's filters",
+            description=EXPORT_DESCRIPTION,
+            filters=True,
+            parameters=[
+                OpenApiParameter(
+                    "Content-Disposition",
+                    str,
+                    OpenApiParameter.HEADER,
+                    response=[200],
+                    required=True,
+                    pattern=r'^attachment; filename="signalements-\d{8}\.csv"$',
+                    description='`attachment; filename="signalements-YYYYMMDD.csv"` (today).',
+                )
+            ],
+            responses={
+                (200, "text/csv"): OpenApiResponse(
+                    OpenApiTypes.STR, description="The CSV file (UTF-8 with BOM)."
+                ),
+            },
+        ),
+    },
+    # By method: drf-standardized-errors only knows the router's actions by name.
+    validation_errors=[(["near_required"], "radius", {"methods": ["get"]})],
+)
+
+categories = documented(
+    operations={
+        "list": extend_schema(summary="List categories (active ones, or all for agents)"),
+        "create": extend_schema(summary="Create a category (admins)"),
+        "retrieve": extend_schema(summary="Read a category"),
+        "update": extend_schema(summary="Replace a category (admins)"),
+        "partial_update": extend_schema(summary="Change some of a category's fields (admins)"),
+        "destroy": extend_schema(
+            summary="Delete a category that no report uses (admins)",
+            responses={
+                204: None,
+                409: OpenApiResponse(
+                    ConflictErrorSerializer, description="Reports still use this category."
+                ),
+            },
+        ),
+    },
+    validation_errors=[
+        (["unique", "null", "not_a_list"], "extra_fields", {"actions": WRITE_ACTIONS}),
+        (
+            ["invalid_choices", "null", "not_a_list"],
+            "extra_fields.INDEX.choices",
+            {"actions": WRITE_ACTIONS},
+        ),
+        (["null", "invalid"], "extra_fields.INDEX.choices.INDEX", {"actions": WRITE_ACTIONS}),
+        (["null", "invalid"], "extra_fields.INDEX", {"actions": WRITE_ACTIONS}),
+        *PAGINATION_ERRORS,
+    ],
+)
+
+auth_token = documented(
+    operations={
+        "post": extend_schema(
+            operation_id="auth_token_create",
+            summary="Get an API token for a username and password",
+            request=TokenRequestSerializer,
+            responses={200: TokenSerializer},
+        ),
+        "delete": extend_schema(
+            operation_id="auth_token_destroy",
+            summary="Revoke your API token",
+            request=None,
+            responses={204: None},
+        ),
+    },
+    validation_errors=[(["invalid_credentials"], "non_field_errors", {"methods": ["post"]})],
+)
+
+me = documented(
+    operations={
+        "get": extend_schema(
+            operation_id="me_retrieve", summary="Who am I?", responses=MeSerializer
+        )
+    }
+)
+
+erase_contact_data = documented(
+    operations={
+        "post": extend_schema(
+            operation_id="me_erase_contact_data_create",
+            summary="Erase the contact data of your reports",
+            description="Blanks `contact_name`, `contact_email` and `contact_phone` on every "
+            "report you filed, also in their history, and records the erasure in each "
+            "report's history. You stay their reporter: you still see and follow them "
+            "(status emails go to your account's email). Calling it again erases nothing "
+            "more (`erased`: 0).",
+            request=None,
+            responses=ErasedContactDataSerializer,
+        )
+    }
+)

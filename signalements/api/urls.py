@@ -1,9 +1,12 @@
-"""The REST API's routes (included under /api/ by the project)."""
+"""The REST API's routes, included under /api/ by the project: the router of the
+viewsets, the account endpoints, the CSV export, and the OpenAPI schema with its
+documentation pages."""
 
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework import permissions, routers
 
-from . import exports, views
+from . import views
 
 
 class Router(routers.DefaultRouter):
@@ -18,6 +21,9 @@ router.register("signalements", views.SignalementViewSet, basename="signalement"
 router.register("categories", views.CategoryViewSet, basename="category")
 
 urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("auth/token/", views.AuthTokenView.as_view(), name="auth-token"),
     path("me/", views.MeView.as_view(), name="me"),
     path(
@@ -26,6 +32,6 @@ urlpatterns = [
         name="me-erase-contact-data",
     ),
     # Before the router: its `signalements/{pk}.{format}` route would match this path.
-    path("signalements/export.csv", exports.export_csv_view, name="signalement-export-csv"),
+    path("signalements/export.csv", views.export_csv_view, name="signalement-export-csv"),
     *router.urls,
 ]

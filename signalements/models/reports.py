@@ -1,11 +1,10 @@
-"""The domain: categories and the reports (signalements) filed under them.
+"""Reports (signalements): their workflow, their fields and the rules across them.
 
-Field rules live here (validators, choices, lengths, constraints) so that the API and
-the admin apply the same ones; rules across fields live in `Signalement.clean()`.
+Field rules live here (validators, choices, lengths, constraints) so that every door (the
+REST API, Open311, the admin) applies the same ones; rules across fields live in
+`Signalement.clean()`.
 """
 
-import hashlib
-import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,15 +16,16 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
-from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from .extra import Datatype, check_extra, choices_problem
+from ..extra import check_extra
+from .attachments import PREFETCHED_PHOTOS, Attachment
+from .categories import Category, ExtraField
 
 DESCRIPTION_MAX_LENGTH = 4000
 REFERENCE_PREFIX = "SIG"
-# Members of this group are agents: they triage every report (see permissions.py).
+# Members of this group are agents: they triage every report (see roles.py).
 AGENTS_GROUP = "agents"
 
 
@@ -90,75 +90,6 @@ def validate_not_in_future(value):
     """An incident cannot have happened in the future (a little clock skew is allowed)."""
     if value > timezone.now() + settings.SIGNALEMENT_DATE_CLOCK_SKEW:
         raise ValidationError(_("The date cannot be in the future."), code="future_date")
-
-
-class Category(models.Model):
-    """A kind of problem (Open311 "service"); reports refer to it by its `code`."""
-
-    code = models.SlugField(
-        _("code"),
-        max_length=64,
-        unique=True,
-        help_text=_("Stable identifier used by the API (the Open311 service_code)."),
-    )
-    name = models.CharField(_("name"), max_length=120)
-    description = models.TextField(_("description"), blank=True, max_length=2000)
-    group = models.CharField(
-        _("group"), max_length=120, blank=True, help_text=_("Groups categories in lists.")
-    )
-    is_active = models.BooleanField(
-        _("active"), default=True, help_text=_("Only active categories accept new reports.")
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("category")
-        verbose_name_plural = _("categories")
-        ordering = ["group", "name", "id"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ExtraField(models.Model):
-    """A question that reports of a category answer in their `extra` object (Open311
-    "service definition" attribute), e.g. the lamp id of a broken streetlight."""
-
-    category = models.ForeignKey(
-        Category, verbose_name=_("category"), on_delete=models.CASCADE, related_name="extra_fields"
-    )
-    code = models.SlugField(
-        _("code"), max_length=64, help_text=_("Key in the report's `extra` object.")
-    )
-    label = models.CharField(_("label"), max_length=200)
-    datatype = models.CharField(_("type"), max_length=20, choices=Datatype.choices)
-    required = models.BooleanField(_("required"), default=False)
-    description = models.TextField(_("description"), blank=True, max_length=2000)
-    order = models.PositiveIntegerField(_("order"), default=0)
-    choices = models.JSONField(
-        _("choices"),
-        default=list,
-        blank=True,
-        help_text=_('For list types: [{"key": "off", "label": "Éteint"}, …].'),
-    )
-
-    class Meta:
-        verbose_name = _("extra field")
-        verbose_name_plural = _("extra fields")
-        ordering = ["order", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["category", "code"], name="extrafield_code_unique")
-        ]
-
-    def __str__(self) -> str:
-        return self.code
-
-    def clean(self) -> None:
-        super().clean()
-        problem = choices_problem(self.datatype, self.choices)
-        if problem:
-            raise ValidationError({"choices": ValidationError(problem, code="invalid_choices")})
 
 
 class Signalement(models.Model):
@@ -347,7 +278,7 @@ class Signalement(models.Model):
         return f"{REFERENCE_PREFIX}-{year}-{self.pk:06d}"
 
     @property
-    def photos(self) -> list["Attachment"]:
+    def photos(self) -> list[Attachment]:
         """Its photos, oldest first: those prefetched by `with_photos()`, else queried."""
         prefetched = self.__dict__.get(PREFETCHED_PHOTOS)
         return prefetched if prefetched is not None else list(self.attachments.all())
@@ -389,108 +320,6 @@ class Signalement(models.Model):
             raise ValidationError({missing: ValidationError(message, code="incomplete_location")})
 
 
-class Comment(models.Model):
-    """A public update on a report, or an internal note that only agents read."""
-
-    signalement = models.ForeignKey(
-        Signalement,
-        verbose_name=_("signalement"),
-        on_delete=models.CASCADE,
-        related_name="comments",
-    )
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("author"),
-        on_delete=models.SET_NULL,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    body = models.TextField(
-        _("text"),
-        max_length=DESCRIPTION_MAX_LENGTH,
-        validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)],
-    )
-    author_role = models.CharField(
-        _("written as"),
-        max_length=20,
-        choices=[("reporter", _("Reporter")), ("agent", _("Agent"))],
-        help_text=_("Whether an agent or the reporter wrote it (shown to everyone)."),
-    )
-    is_internal = models.BooleanField(
-        _("internal note"), default=False, help_text=_("Internal notes are read by agents only.")
-    )
-    status = models.CharField(
-        _("status set"),
-        max_length=20,
-        choices=Status.choices,
-        null=True,
-        blank=True,
-        help_text=_("The status this update came with, when it is a status change's note."),
-    )
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
-
-    class Meta:
-        verbose_name = _("comment")
-        verbose_name_plural = _("comments")
-        ordering = ["created_at", "id"]
-        indexes = [
-            models.Index(fields=["signalement", "created_at", "id"], name="comment_report_idx")
-        ]
-
-    def __str__(self) -> str:
-        return Truncator(self.body).chars(60)
-
-
-class Attachment(models.Model):
-    """A photo of a report: the uploaded image re-encoded without its metadata, and a
-    thumbnail (see `photos.py`)."""
-
-    signalement = models.ForeignKey(
-        Signalement,
-        verbose_name=_("signalement"),
-        on_delete=models.CASCADE,
-        related_name="attachments",
-    )
-    file = models.FileField(_("file"), max_length=255)
-    thumbnail = models.FileField(_("thumbnail"), max_length=255)
-    content_type = models.CharField(_("content type"), max_length=40)
-    size = models.PositiveIntegerField(_("size (bytes)"))
-    width = models.PositiveIntegerField(_("width"))
-    height = models.PositiveIntegerField(_("height"))
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("uploaded by"),
-        on_delete=models.SET_NULL,
-        related_name="+",
-        null=True,
-        blank=True,
-        help_text=_("Empty for an anonymous reporter."),
-    )
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
-
-    class Meta:
-        verbose_name = _("photo")
-        verbose_name_plural = _("photos")
-        ordering = ["created_at", "id"]
-        indexes = [
-            models.Index(fields=["signalement", "created_at", "id"], name="attachment_report_idx")
-        ]
-
-    def __str__(self) -> str:
-        return self.file.name
-
-
-PREFETCHED_PHOTOS = "prefetched_photos"
-
-
-def with_photos(queryset):
-    """Reports with their photos, in one more query for all of them. A plain list per
-    report (`Signalement.photos`): cheaper than a prefetched manager, which builds a
-    queryset for each report."""
-    return queryset.prefetch_related(models.Prefetch("attachments", to_attr=PREFETCHED_PHOTOS))
-
-
 def reference_to_pk(reference: str) -> int | None:
     """The id in a reference such as "SIG-2025-000123", or None if it is not one."""
     parts = reference.strip().upper().split("-")
@@ -502,64 +331,3 @@ def reference_to_pk(reference: str) -> int | None:
     if len(number) > 18:
         return None
     return int(number)
-
-
-def hash_api_key(raw_key: str) -> str:
-    """The SHA-256 (hex) under which an API key is stored: the raw key never is."""
-    return hashlib.sha256(raw_key.encode("utf-8", "replace")).hexdigest()
-
-
-class ApiKey(models.Model):
-    """A key with which a city system or app writes through the Open311 API, on behalf
-    of an organisation (`name`) and an account responsible for it (`user`).
-
-    The raw key is shown once, when the key is created (`ApiKey.issue`); only its SHA-256
-    and its first characters (`prefix`, to recognise it) are stored. A revoked key, or a
-    key whose user is inactive, is refused."""
-
-    PREFIX_LENGTH = 8
-
-    name = models.CharField(
-        _("name"), max_length=120, help_text=_("The organisation or application using it.")
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("user"),
-        on_delete=models.CASCADE,
-        related_name="api_keys",
-        help_text=_("The account responsible for the key: an inactive account's keys fail."),
-    )
-    prefix = models.CharField(_("prefix"), max_length=PREFIX_LENGTH, editable=False)
-    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
-    is_active = models.BooleanField(
-        _("active"), default=True, help_text=_("Untick to revoke the key (for good).")
-    )
-    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
-
-    class Meta:
-        verbose_name = _("API key")
-        verbose_name_plural = _("API keys")
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    def set_new_key(self) -> str:
-        """Give the key a new random value and return it: the only time it is known."""
-        raw_key = secrets.token_urlsafe(32)
-        self.prefix = raw_key[: self.PREFIX_LENGTH]
-        self.key_hash = hash_api_key(raw_key)
-        return raw_key
-
-    @classmethod
-    def issue(cls, *, name: str, user) -> tuple["ApiKey", str]:
-        """A new saved key and its raw value."""
-        api_key = cls(name=name, user=user)
-        raw_key = api_key.set_new_key()
-        api_key.save()
-        return api_key, raw_key
-
-    def is_usable(self) -> bool:
-        return self.is_active and self.revoked_at is None and self.user.is_active

@@ -4,10 +4,10 @@ Open311 and CSRF does not concern these views. Keys are managed in the admin."""
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from ..models import ApiKey, hash_api_key
-from ..throttling import SettingsRateMixin
+from signalements.models import ApiKey, hash_api_key
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -43,10 +43,14 @@ class HasApiKey(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or isinstance(request.auth, ApiKey)
 
 
-class ApiKeyThrottle(SettingsRateMixin, SimpleRateThrottle):
+class ApiKeyThrottle(SimpleRateThrottle):
     """How many service requests one API key may create (`THROTTLE_OPEN311_CREATE`)."""
 
     scope = "open311_create"
+
+    def get_rate(self):
+        # Read at request time (not import time), so that settings overrides apply.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
         if request.method != "POST" or not isinstance(request.auth, ApiKey):

@@ -15,9 +15,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from ..extra import STRING_MAX_LENGTH, TEXT_MAX_LENGTH, Datatype
-from ..filters import list_values
-from ..models import (
+from signalements.extra import STRING_MAX_LENGTH, TEXT_MAX_LENGTH, Datatype
+from signalements.models import (
     CLOSED_STATUSES,
     Category,
     ExtraField,
@@ -26,6 +25,7 @@ from ..models import (
     reference_to_pk,
     with_writable_offset,
 )
+from signalements.querystring import list_values
 
 OPEN, CLOSED = "open", "closed"
 # The spec's limits for GET requests: a window of at most 90 days (the last 90 days by
@@ -465,7 +465,7 @@ def attributes_from(params, category: Category | None) -> dict:
 
 
 def to_signalement_data(params, category: Category | None) -> dict:
-    """The REST create's fields from an Open311 POST form, for `PublicSignalementSerializer`
+    """The REST create's fields from an Open311 POST form, for `SignalementWriteSerializer`
     to validate with the REST rules. Open311's own rules are checked here: a service_code
     and a location (lat and long, or address_string) are required."""
     values = single_values(params, POST_SINGLE_PARAMS)

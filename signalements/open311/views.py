@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import (
+from signalements.models import (
     CLOSED_STATUSES,
     Category,
     Comment,
@@ -22,7 +22,8 @@ from ..models import (
     Status,
     with_photos,
 )
-from ..serializers import PublicSignalementSerializer
+from signalements.validation import SignalementWriteSerializer
+
 from . import CHANGESET, SPECIFICATION, errors
 from .authentication import ApiKeyAuthentication, ApiKeyThrottle, HasApiKey
 from .renderers import FORMATS, Open311JSONRenderer, Open311XMLRenderer, SuffixNegotiation
@@ -202,7 +203,7 @@ class ServiceRequestListView(Open311View):
                 .first()
             )
         data = to_signalement_data(form, category)
-        serializer = PublicSignalementSerializer(data=data, context={"request": request})
+        serializer = SignalementWriteSerializer(data=data, context={"request": request})
         if not serializer.is_valid():
             # The serializer names every problem at once, the answers' (extra) included.
             raise serializers.ValidationError(open311_errors(serializer.errors))

@@ -1,0 +1,44 @@
+"""Accounts: API tokens, who am I, the erasure of one's contact data."""
+
+from django.contrib.auth import authenticate
+from rest_framework import serializers
+
+from signalements.roles import Role
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
+
+    def validate(self, attrs):
+        user = authenticate(
+            request=self.context.get("request"),
+            username=attrs["username"],
+            password=attrs["password"],
+        )
+        if user is None or not user.is_active:
+            raise serializers.ValidationError(
+                "Unable to log in with the credentials provided.", code="invalid_credentials"
+            )
+        return {"user": user}
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField(allow_blank=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ErasedContactDataSerializer(serializers.Serializer):
+    erased = serializers.IntegerField(
+        min_value=0,
+        help_text="How many of your reports had contact data, now erased (0 when none had "
+        "any left).",
+    )

@@ -1,0 +1,18 @@
+"""The REST API's views, a module per resource: reports (with their sub-resources as
+actions: attachments, comments, history, stats, transition), the CSV export, categories,
+accounts."""
+
+from .accounts import AuthTokenView, EraseContactDataView, MeView
+from .categories import CategoryViewSet
+from .export import SignalementExportViewSet, export_csv_view
+from .reports import SignalementViewSet
+
+__all__ = [
+    "AuthTokenView",
+    "CategoryViewSet",
+    "EraseContactDataView",
+    "MeView",
+    "SignalementExportViewSet",
+    "SignalementViewSet",
+    "export_csv_view",
+]

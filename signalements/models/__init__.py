@@ -1,0 +1,50 @@
+"""The domain's models, a module each: reports and their workflow, categories and their
+extra fields, comments, photos, Open311 API keys. Import them from here
+(`from signalements.models import Signalement`), as Django's "organizing models in a
+package" recommends."""
+
+from .api_keys import ApiKey, hash_api_key
+from .attachments import PREFETCHED_PHOTOS, Attachment, with_photos
+from .categories import Category, ExtraField
+from .comments import Comment
+from .reports import (
+    AGENTS_GROUP,
+    CLOSED_STATUSES,
+    DESCRIPTION_MAX_LENGTH,
+    PRIORITY_RANK,
+    REFERENCE_PREFIX,
+    TRANSITIONS,
+    Priority,
+    Signalement,
+    Status,
+    fits_in_utc,
+    reference_to_pk,
+    validate_not_in_future,
+    validate_web_url,
+    with_writable_offset,
+)
+
+__all__ = [
+    "AGENTS_GROUP",
+    "CLOSED_STATUSES",
+    "DESCRIPTION_MAX_LENGTH",
+    "PREFETCHED_PHOTOS",
+    "PRIORITY_RANK",
+    "REFERENCE_PREFIX",
+    "TRANSITIONS",
+    "ApiKey",
+    "Attachment",
+    "Category",
+    "Comment",
+    "ExtraField",
+    "Priority",
+    "Signalement",
+    "Status",
+    "fits_in_utc",
+    "hash_api_key",
+    "reference_to_pk",
+    "validate_not_in_future",
+    "validate_web_url",
+    "with_photos",
+    "with_writable_offset",
+]
