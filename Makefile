@@ -7,11 +7,9 @@ BIN := $(VENV)/bin
 BENCH_VENV := .venv-bench
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make serve listens on every interface, as production servers behind a proxy do.
+SERVE_HOST ?= 0.0.0.0
 export WEB_CONCURRENCY ?= 2
-# Seconds a request may take before gunicorn kills its worker: a sync worker does not
-# report to the arbiter while it streams a response, and a CSV export of a million
-# reports takes tens of seconds.
-GUNICORN_TIMEOUT ?= 300
 
 .PHONY: run serve test test-postgres bench lint format schema clean help
 
@@ -19,7 +17,7 @@ help:
 	@echo "make run            set up, migrate, load demo data, serve on http://$(HOST):$(PORT) (SQLite)"
 	@echo "make test           run the whole test suite on SQLite"
 	@echo "make test-postgres  run the whole test suite on a throwaway PostgreSQL cluster"
-	@echo "make serve          production server (gunicorn, DEBUG off): PORT, DATABASE_URL, WEB_CONCURRENCY"
+	@echo "make serve          production server (granian, DEBUG off): SERVE_HOST, PORT, DATABASE_URL, WEB_CONCURRENCY"
 	@echo "make bench          project vs the seed's FastAPI design, PostgreSQL + wrk: bench/results.md"
 	@echo "make schema         regenerate the committed OpenAPI schema (schema.yml)"
 	@echo "make lint | format  ruff"
@@ -50,9 +48,7 @@ serve: venv
 	$(BIN)/python manage.py check --deploy --fail-level ERROR
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/gunicorn signalements_project.wsgi --bind 0.0.0.0:$(PORT) --workers $(WEB_CONCURRENCY) \
-		--timeout $(GUNICORN_TIMEOUT) \
-		--access-logfile - --forwarded-allow-ips '*'
+	PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(SERVE_HOST) PORT=$(PORT) scripts/serve.sh
 
 test: venv
 	$(BIN)/ruff check .

@@ -49,6 +49,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # ETag (MD5 of the exact bytes) on GET responses, and 304 for a matching
+    # If-None-Match.
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -318,3 +321,10 @@ OPEN311_KEY_SERVICE = env.str(
 # cache for this many seconds (0: computed on every call); agents and reporters always
 # get fresh figures.
 SIGNALEMENT_STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=60)
+
+# --- Response cache (signalements/api/response_cache.py) ---------------------------------
+# Anonymous reads of the report list and detail are answered from memory, keyed by the
+# data version that database triggers bump in every write: never stale. Per process,
+# at most this many bytes.
+RESPONSE_CACHE = env.bool("RESPONSE_CACHE", default=True)
+RESPONSE_CACHE_MAX_BYTES = env.int("RESPONSE_CACHE_MAX_BYTES", default=64 * 1024 * 1024)

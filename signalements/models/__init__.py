@@ -1,5 +1,5 @@
 """The domain's models, a module each: reports and their workflow, categories and their
-extra fields, comments, photos, Open311 API keys. Import them from here
+extra fields, comments, photos, Open311 API keys, the data version's counters. Import them from here
 (`from signalements.models import Signalement`), as Django's "organizing models in a
 package" recommends."""
 
@@ -7,6 +7,7 @@ from .api_keys import ApiKey, hash_api_key
 from .attachments import PREFETCHED_PHOTOS, Attachment, with_photos
 from .categories import Category, ExtraField
 from .comments import Comment
+from .data_version import DataVersion
 from .reports import (
     AGENTS_GROUP,
     CLOSED_STATUSES,
@@ -36,6 +37,7 @@ __all__ = [
     "Attachment",
     "Category",
     "Comment",
+    "DataVersion",
     "ExtraField",
     "Priority",
     "Signalement",

@@ -1,0 +1,210 @@
+"""An exact-fresh cache of the report list and detail, in front of Django.
+
+`ResponseCache` wraps the project's WSGI application (`signalements_project/wsgi.py`).
+For an anonymous `GET /api/signalements/` or `GET /api/signalements/{id}/` (no
+`Authorization`, no `X-Reporter-Token`, no session cookie: everyone who sends none of
+these gets the same answer), it keeps the bytes of the whole response, headers included,
+under a key made of:
+
+- the **data version** (`signalements.data_version`), read *before* the request reaches
+  Django and so before its data are read: a stored response holds every write committed
+  before its version was read, and a write makes the version grow, so a response is
+  served only to requests that read the same version, to which it is never stale;
+- everything else the response depends on, taken as sent: the path, the raw query string
+  (not reordered: `?ordering=a&ordering=b` is not `?ordering=b&ordering=a`), `Accept`
+  (JSON or GeoJSON), `Accept-Language` and the cookies (the language), `Host`, the scheme
+  and the `X-Forwarded-*` headers (absolute URLs), `Accept-Encoding`.
+
+A hit is answered without Django: one query (the version) and a dictionary lookup; it
+says `X-Cache: hit`. With
+`If-None-Match` matching the stored `ETag` (set by Django's ConditionalGetMiddleware: a
+strong validator, the MD5 of the exact bytes) the answer is a 304 without a body. Only
+complete 200 responses in JSON or GeoJSON without cookies are stored. Every other request
+goes to Django untouched, as does every request when the version cannot be read (Django
+then answers, or reports the database's trouble itself).
+
+The store is per process and bounded (`RESPONSE_CACHE_MAX_BYTES`, least recently used
+first out); entries of an older version can never be read again, so they are dropped as
+soon as a newer version is seen. Anonymous reads are not throttled (the API throttles
+writes), so serving them here bypasses no limit.
+"""
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.http import parse_etags
+
+from signalements import data_version
+
+CACHED_PATHS = re.compile(r"^/api/signalements/(?:[0-9]{1,18}/)?$")
+CACHED_CONTENT_TYPES = ("application/json", "application/geo+json")
+# What the response depends on besides the path, the query and the data version.
+KEY_HEADERS = (
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+    "wsgi.url_scheme",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_ACCEPT",
+    "HTTP_ACCEPT_LANGUAGE",
+    "HTTP_ACCEPT_ENCODING",
+    "HTTP_COOKIE",
+)
+# Credentials: a request carrying any is answered by Django, for its caller.
+CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_REPORTER_TOKEN")
+# Said by every answer from the store (as Varnish and CDNs do).
+HIT = ("X-Cache", "hit")
+# Headers a 304 keeps from the 200 it stands for (RFC 9110 §15.4.5).
+NOT_MODIFIED_HEADERS = frozenset(
+    {"cache-control", "content-location", "date", "etag", "expires", "last-modified", "vary"}
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    etag: str | None
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
+
+
+class Store:
+    """Responses by key, least recently used dropped first beyond `max_bytes`; all of
+    them dropped when a newer data version is seen (they cannot be read any more)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self.size = 0
+        self.version = -1
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple) -> Entry | None:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None:
+                self.entries.move_to_end(key)
+            return entry
+
+    def see(self, version: int) -> None:
+        if version > self.version:
+            with self.lock:
+                if version > self.version:
+                    self.version = version
+                    self.entries.clear()
+                    self.size = 0
+
+    def put(self, key: tuple, entry: Entry) -> None:
+        if entry.size > self.max_bytes:
+            return
+        with self.lock:
+            if key[0] < self.version:  # computed under a version already superseded
+                return
+            previous = self.entries.pop(key, None)
+            if previous is not None:
+                self.size -= previous.size
+            self.entries[key] = entry
+            self.size += entry.size
+            while self.size > self.max_bytes:
+                _, dropped = self.entries.popitem(last=False)
+                self.size -= dropped.size
+
+
+class ResponseCache:
+    """WSGI middleware: see the module's documentation."""
+
+    def __init__(self, app: Callable, *, max_bytes: int | None = None, using: str = "default"):
+        self.app = app
+        self.using = using
+        self.store = Store(settings.RESPONSE_CACHE_MAX_BYTES if max_bytes is None else max_bytes)
+        self.session_cookie = settings.SESSION_COOKIE_NAME + "="
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if not self.is_cacheable(environ):
+            return self.app(environ, start_response)
+        try:
+            version = data_version.current(self.using)
+        except Exception:  # Django answers, and reports the database's trouble itself
+            return self.app(environ, start_response)
+        self.store.see(version)
+        key = (version, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        key += tuple(environ.get(name) for name in KEY_HEADERS)
+        entry = self.store.get(key)
+        if entry is not None:
+            return self.answer(entry, environ, start_response, extra=[HIT])
+        entry = self.compute(environ)
+        if isinstance(entry, tuple):  # not storable: answered as Django answered
+            status, headers, body = entry
+            start_response(status, headers)
+            return [body]
+        self.store.put(key, entry)
+        return self.answer(entry, environ, start_response)
+
+    def is_cacheable(self, environ: dict) -> bool:
+        if environ.get("REQUEST_METHOD") != "GET":
+            return False
+        if not CACHED_PATHS.match(environ.get("PATH_INFO", "")):
+            return False
+        if any(environ.get(name) for name in CREDENTIAL_HEADERS):
+            return False
+        cookies = environ.get("HTTP_COOKIE", "")
+        return self.session_cookie not in cookies
+
+    def compute(self, environ: dict) -> Entry | tuple:
+        """Django's full answer (a 200 if it can be one: the client's conditional header
+        is left out, and applied to the stored response instead)."""
+        environ = {name: value for name, value in environ.items() if name != "HTTP_IF_NONE_MATCH"}
+        captured = []
+
+        def capture(status, headers, exc_info=None):
+            captured[:] = [status, headers]
+            return lambda data: None  # Django's responses do not use write()
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers = captured
+        names = {name.lower(): value for name, value in headers}
+        storable = (
+            status.startswith("200 ")
+            and "set-cookie" not in names
+            and names.get("content-type", "").split(";")[0].strip() in CACHED_CONTENT_TYPES
+        )
+        if not storable:
+            return status, headers, body
+        return Entry(status=status, headers=list(headers), body=body, etag=names.get("etag"))
+
+    def answer(
+        self, entry: Entry, environ: dict, start_response: Callable, extra: list = ()
+    ) -> list[bytes]:
+        if entry.etag and self.not_modified(entry.etag, environ.get("HTTP_IF_NONE_MATCH")):
+            headers = [(n, v) for n, v in entry.headers if n.lower() in NOT_MODIFIED_HEADERS]
+            start_response("304 Not Modified", [*headers, *extra])
+            return []
+        start_response(entry.status, [*entry.headers, *extra])
+        return [entry.body]
+
+    @staticmethod
+    def not_modified(etag: str, if_none_match: str | None) -> bool:
+        """RFC 9110 §13.1.2: a weak comparison, `*` matching any current representation."""
+        if not if_none_match:
+            return False
+        wanted = parse_etags(if_none_match)
+        if "*" in wanted:
+            return True
+        plain = etag.removeprefix("W/")
+        return any(candidate.removeprefix("W/") == plain for candidate in wanted)

@@ -1,0 +1,160 @@
+"""The production server started for real, for the live tests: a database of the test's
+own (a SQLite file, or a new database on the PostgreSQL server of `make test-postgres`),
+migrated, and `scripts/serve.sh` (what `make serve` runs) on loopback ports."""
+
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("DATABASE_URL", "")
+ON_POSTGRES = POSTGRES_URL.startswith(("postgres://", "postgresql://"))
+DATABASES = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(not ON_POSTGRES, reason="runs under make test-postgres"),
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def live_database(kind: str, tmp_path: Path):
+    """The DATABASE_URL of a new, migrated database of `kind`, dropped afterwards."""
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+        migrate(url)
+        yield url
+        return
+    import psycopg
+
+    name = f"live_{secrets.token_hex(6)}"
+    parts = urllib.parse.urlsplit(POSTGRES_URL)
+    url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def server_environment(database_url: str, **overrides: str) -> dict:
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DJANGO_SETTINGS_MODULE": "signalements_project.settings",
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "test-only-live-server",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "THROTTLE_ANON_CREATE": "",
+        "THROTTLE_USER_WRITE": "",
+        "THROTTLE_LOGIN": "",
+        "LOG_LEVEL": "WARNING",
+        "ACCESS_LOG": "0",
+        "PYTHONWARNINGS": "ignore",
+        **overrides,
+    }
+
+
+def migrate(database_url: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        env=server_environment(database_url),
+        check=True,
+        timeout=300,
+    )
+
+
+class LiveServer:
+    """`scripts/serve.sh` on a loopback port, until `stop()`."""
+
+    def __init__(self, database_url: str, *, workers: int = 2, **overrides: str):
+        self.port = free_port()
+        env = server_environment(
+            database_url,
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            WEB_CONCURRENCY=str(workers),
+            **overrides,
+        )
+        self.process = subprocess.Popen(
+            ["scripts/serve.sh"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self.wait_until_ready()
+
+    def wait_until_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.process.stderr.read().decode()}")
+            try:
+                status, _, _ = self.request("GET", "/api/")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the server did not answer")
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def request(self, method, path, body=None, headers=None, connection=None):
+        """(status, headers with lower-case names, parsed JSON or raw bytes), on a
+        keep-alive `connection` or a new one."""
+        own = connection is None
+        connection = connection or self.connection()
+        data = json.dumps(body).encode() if body is not None else None
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if data is not None:
+            all_headers["Content-Type"] = "application/json"
+        try:
+            connection.request(method, path, body=data, headers=all_headers)
+            response = connection.getresponse()
+            payload = response.read()
+            try:
+                parsed = json.loads(payload) if payload else None
+            except ValueError:
+                parsed = payload
+            headers = {name.lower(): value for name, value in response.getheaders()}
+            return response.status, headers, parsed
+        finally:
+            if own:
+                connection.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
