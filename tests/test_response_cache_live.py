@@ -69,7 +69,10 @@ def run_the_load(first: LiveServer, second: LiveServer):
     def writer(number: int) -> None:
         servers = [(first, first.connection()), (second, second.connection())]
         for round_ in range(ROUNDS):
-            (write_to, write_on), (read_from, read_on) = servers[round_ % 2], servers[1 - round_ % 2]
+            (write_to, write_on), (read_from, read_on) = (
+                servers[round_ % 2],
+                servers[1 - round_ % 2],
+            )
             description = f"Écrit par {number}, tour {round_}"
             status, _, created = write_to.request(
                 "POST",
