@@ -97,7 +97,7 @@ def run_the_load(first: LiveServer, second: LiveServer):
             status, headers, page = read_from.request("GET", LIST, connection=read_on)
             count(headers)
             if status != 200 or pk not in [item["id"] for item in page["results"]]:
-                note(f"writer {number}: report {pk} missing from the list")
+                note(f"writer {number}: report {pk} missing from the list ({status}): {page}")
 
             title = f"Modifié {number}-{round_}"
             status, _, _ = write_to.request(

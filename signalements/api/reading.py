@@ -1,0 +1,417 @@
+"""The lean read path of the report list and detail: what a cache miss costs.
+
+DRF's way builds a model instance per report, a serializer per request (its fields
+deep-copied), walks the fields through generic code and encodes with `json`. Here the
+reports the caller may see (chosen, filtered, ordered and paginated as before, by the
+viewset) are read as plain rows by one SQL statement prepared once per process, their
+photos by a second, turned into the API's dictionaries by converters chosen once per
+column, and encoded by orjson. The output is DRF's, byte for byte: the same keys in the
+same order, the same values (ISO 8601 in the current time zone with `Z` for UTC, a local
+offset with seconds given in UTC, decimals quantized then written as numbers, private
+fields only for staff and the reporter, an original a caller may not see as null), the
+same encoding (compact, UTF-8, U+2028/U+2029 escaped). `tests/test_reading.py` compares
+the two over varied reports, roles, time zones and both databases.
+
+Only JSON and GeoJSON without parameters in the accepted media type are rendered here; a
+number that orjson writes differently from Python's `json` (an exponent: below 1e-4 or
+from 1e16 on), or one it cannot write (an integer beyond 64 bits), sends the response
+back to DRF's renderer.
+"""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from decimal import Context, Decimal
+
+import orjson
+from django.core.files.storage import default_storage
+from django.db import connections
+from django.utils import timezone
+
+from signalements import reporter_tokens
+from signalements.models import REFERENCE_PREFIX, Attachment, Signalement, with_writable_offset
+
+from .renderers import to_feature_collection
+
+# DecimalField(max_digits=9, decimal_places=6), as Django converts it on SQLite (its
+# converter) and as DRF quantizes it for output.
+_CREATE_DECIMAL = Context(prec=15).create_decimal_from_float
+_QUANTUM = Decimal(1).scaleb(-6)
+_COORDINATE_CONTEXT = Context(prec=9)
+# Numbers that orjson and `json` write alike.
+_SAFE_FLOAT_MIN, _SAFE_FLOAT_MAX = 1e-4, 1e16
+_SAFE_INT_MAX = 2**63 - 1
+
+
+def _table(model) -> str:
+    return model._meta.db_table
+
+
+def _column(model, name: str) -> str:
+    return model._meta.get_field(name).column
+
+
+class Statements:
+    """The SQL of the lean path for one database connection, written once."""
+
+    def __init__(self, connection):
+        quote = self.quote = connection.ops.quote_name
+        self.sqlite = connection.vendor == "sqlite"
+        report = quote(_table(Signalement))
+        category = quote(_table(Signalement._meta.get_field("category").related_model))
+        user = quote(_table(Signalement._meta.get_field("assigned_to").related_model))
+        # The reports' table keeps its name (no alias), so that a WHERE clause compiled
+        # by Django from the viewset's queryset applies as it is.
+        self.s = lambda name: f"{report}.{quote(_column(Signalement, name))}"  # noqa: E731
+        s, when = self.s, self.datetime
+        columns = [
+            s("id"),
+            s("uuid"),
+            s("title"),
+            s("description"),
+            when(s("date")),
+            "c." + quote("code"),
+            s("status"),
+            s("priority"),
+            s("latitude"),
+            s("longitude"),
+            s("address"),
+            s("media_url"),
+            s("extra"),
+            s("contact_name"),
+            s("contact_email"),
+            s("contact_phone"),
+            "u." + quote("username"),
+            s("duplicate_of"),
+            "d." + quote(_column(Signalement, "is_public")),
+            "d." + quote(_column(Signalement, "reporter")),
+            s("is_public"),
+            when(s("created_at")),
+            when(s("updated_at")),
+            when(s("resolved_at")),
+            s("reporter"),
+        ]
+        self.select = (
+            f"SELECT {', '.join(columns)} FROM {report} "
+            f"LEFT JOIN {category} c ON c.{quote('id')} = {s('category')} "
+            f"LEFT JOIN {user} u ON u.{quote('id')} = {s('assigned_to')} "
+            f"LEFT JOIN {report} d ON d.{quote('id')} = {s('duplicate_of')} "
+        )
+        self.reports = f"{self.select}WHERE {s('id')} IN "
+        a = lambda name: quote(_column(Attachment, name))  # noqa: E731
+        photo_columns = [a(name) for name in ("signalement", "id", "file", "thumbnail")]
+        photo_columns += [a(name) for name in ("content_type", "size", "width", "height")]
+        photo_columns.append(when(a("created_at")))
+        self.photos = (
+            f"SELECT {', '.join(photo_columns)} FROM {quote(_table(Attachment))} "
+            f"WHERE {a('signalement')} IN "
+        )
+        self.photos_order = f" ORDER BY {a('signalement')}, {a('created_at')}, {a('id')}"
+        self.table = report
+
+    def datetime(self, column: str) -> str:
+        # SQLite: the stored text, parsed faster here than by Django's column converter.
+        return f"CAST({column} AS TEXT)" if self.sqlite else column
+
+    @staticmethod
+    def placeholders(count: int) -> str:
+        return f"({', '.join(['%s'] * count)})"
+
+
+_statements: dict[str, Statements] = {}
+
+
+def statements(connection) -> Statements:
+    found = _statements.get(connection.alias)
+    if found is None:
+        found = _statements[connection.alias] = Statements(connection)
+    return found
+
+
+class Converters:
+    """Raw database values to the API's output, for one connection's database."""
+
+    def __init__(self, connection):
+        self.sqlite = connection.vendor == "sqlite"
+        self.zone = timezone.get_current_timezone()
+        self.storage_url = default_storage.url
+        # Whether every number converted so far is one orjson writes as `json` does.
+        self.exact_with_orjson = True
+
+    def datetime(self, value, *, storable: bool = True) -> str | None:
+        """DRF's DateTimeField output (StorableDateTimeField's when `storable`)."""
+        if value is None:
+            return None
+        if self.sqlite:  # the stored text, UTC
+            value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        value = value.astimezone(self.zone)
+        if storable and value.utcoffset().seconds % 60:
+            value = with_writable_offset(value)  # a local offset with seconds: in UTC
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    def year(self, value) -> int:
+        if self.sqlite:
+            value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return value.astimezone(self.zone).year
+
+    def uuid(self, value) -> str:
+        if isinstance(value, str) and len(value) == 32:  # SQLite: Django stores the hex
+            value = value.lower()
+            return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+        return str(uuid.UUID(str(value)))
+
+    def coordinate(self, value) -> float | None:
+        if value is None:
+            return None
+        decimal = _CREATE_DECIMAL(value) if self.sqlite else value
+        number = float(decimal.quantize(_QUANTUM, context=_COORDINATE_CONTEXT))
+        if number and not _SAFE_FLOAT_MIN <= abs(number) < _SAFE_FLOAT_MAX:
+            self.exact_with_orjson = False
+        return number
+
+    def extra(self, value) -> dict:
+        if value == "{}" or value == {}:
+            return {}
+        answers = json.loads(value) if isinstance(value, str | bytes) else value
+        answers = {str(key): answer for key, answer in answers.items()}
+        if self.exact_with_orjson and not _writes_alike(answers):
+            self.exact_with_orjson = False
+        return answers
+
+
+class Reports(list):
+    """Reports as the API shows them; `exact_with_orjson`: every number in them is one
+    that orjson writes as Python's `json` does."""
+
+    exact_with_orjson = True
+
+
+def read_reports(ids: list[int], request, *, scope, agent: bool) -> Reports:
+    """The reports with these ids, in this order, among `scope` (the viewset's
+    `get_queryset()`: who may see what is decided there alone), as the API shows them to
+    the caller of `request` (`agent`: staff's representation)."""
+    if not ids:
+        return Reports()
+    connection = connections[scope.db]
+    sql = statements(connection)
+    where, params = scope_of(scope)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{sql.reports}{sql.placeholders(len(ids))}{' AND ' + where if where else ''}",
+            [*ids, *params],
+        )
+        rows = {row[0]: row for row in cursor.fetchall()}
+    return represent([rows[pk] for pk in ids if pk in rows], request, agent=agent, using=scope.db)
+
+
+def scope_of(queryset) -> tuple[str, list]:
+    """The WHERE clause of a queryset that only filters the reports' own table, compiled
+    alone (a fraction of compiling the whole query), and its parameters."""
+    query = queryset.query
+    if not query.where:
+        return "", []
+    table = Signalement._meta.db_table
+    if any(getattr(column, "alias", table) != table for column in _columns(query.where)):
+        raise ValueError("The scope filters on another table than the reports'.")
+    sql, params = query.get_compiler(using=queryset.db).compile(query.where)
+    return f"({sql})", list(params)
+
+
+def represent(rows: list[tuple], request, *, agent: bool, using: str = "default") -> Reports:
+    """Rows of `Statements.select`, in order, as the API shows them to the caller of
+    `request` (private fields for staff and the report's reporter; an original the
+    caller may not see as null); their photos read in one query."""
+    reports = Reports()
+    if not rows:
+        return reports
+    connection = connections[using]
+    sql = statements(connection)
+    ids = [row[0] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(sql.photos + sql.placeholders(len(ids)) + sql.photos_order, ids)
+        photo_rows = cursor.fetchall()
+    convert = Converters(connection)
+    absolute = request.build_absolute_uri
+    photos: dict[int, list[dict]] = {}
+    for report_id, pk, file, thumbnail, content_type, size, width, height, created in photo_rows:
+        photos.setdefault(report_id, []).append(
+            {
+                "id": pk,
+                "url": absolute(convert.storage_url(file)),
+                "thumbnail_url": absolute(convert.storage_url(thumbnail)),
+                "content_type": content_type,
+                "size": size,
+                "width": width,
+                "height": height,
+                "created_at": convert.datetime(created, storable=False),
+            }
+        )
+    user = request.user
+    user_id = user.pk if user.is_authenticated else None
+    token_report = (
+        reporter_tokens.signalement_id(request)
+        if reporter_tokens.presented(request) is not None
+        else None
+    )
+    for row in rows:
+        (
+            pk,
+            uuid_value,
+            title,
+            description,
+            date,
+            category,
+            status,
+            priority,
+            latitude,
+            longitude,
+            address,
+            media_url,
+            extra,
+            contact_name,
+            contact_email,
+            contact_phone,
+            assigned_to,
+            duplicate_of,
+            original_is_public,
+            original_reporter,
+            is_public,
+            created_at,
+            updated_at,
+            resolved_at,
+            reporter,
+        ) = row
+        own = (user_id is not None and reporter == user_id) or token_report == pk
+        extra = convert.extra(extra)
+        report = {
+            "id": pk,
+            "uuid": convert.uuid(uuid_value),
+            "reference": f"{REFERENCE_PREFIX}-{convert.year(created_at)}-{pk:06d}",
+            "title": title,
+            "description": description,
+            "date": convert.datetime(date),
+            "category": category,
+            "status": status,
+            "priority": priority,
+            "latitude": convert.coordinate(latitude),
+            "longitude": convert.coordinate(longitude),
+            "address": address,
+            "media_url": media_url,
+            "extra": extra,
+            "attachments": photos.get(pk, []),
+        }
+        if agent or own:
+            report["contact_name"] = contact_name
+            report["contact_email"] = contact_email
+            report["contact_phone"] = contact_phone
+        if agent:
+            report["assigned_to"] = assigned_to
+        elif duplicate_of is not None and not (
+            original_is_public or (user_id is not None and original_reporter == user_id)
+        ):
+            duplicate_of = None  # a report the caller may not see does not exist
+        report["duplicate_of"] = duplicate_of
+        report["is_public"] = bool(is_public)
+        report["created_at"] = convert.datetime(created_at)
+        report["updated_at"] = convert.datetime(updated_at)
+        report["resolved_at"] = convert.datetime(resolved_at)
+        reports.append(report)
+    reports.exact_with_orjson = convert.exact_with_orjson
+    return reports
+
+
+class NewestVisibleRows:
+    """The reports of a queryset scoped by `SignalementViewSet.get_queryset` (only
+    filtered there: no join, no other ordering), newest first as the list's default
+    order, for Django's paginator: `count()` and the page's slice (rows of
+    `Statements.select`, for `represent`) run SQL written here around the queryset's own
+    WHERE clause, compiled alone, instead of compiling the ORM's two queries."""
+
+    ordered = True
+
+    def __init__(self, queryset):
+        self.connection = connections[queryset.db]
+        sql = statements(self.connection)
+        where, self.params = scope_of(queryset)
+        where = f" WHERE {where}" if where else ""
+        self.count_sql = f"SELECT COUNT(*) FROM {sql.table}{where}"
+        order = ", ".join(
+            f"{sql.s(name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
+            for name in Signalement._meta.ordering
+        )
+        self.page_sql = f"{sql.select}{where} ORDER BY {order} LIMIT %s OFFSET %s"
+
+    @staticmethod
+    def applies_to(queryset) -> bool:
+        """Whether the queryset only filters the reports' own table, in the default
+        order: what the SQL here can take its WHERE clause from."""
+        query = queryset.query
+        table = Signalement._meta.db_table
+        own_table_only = all(
+            getattr(column, "alias", table) == table for column in _columns(query.where)
+        )
+        return (
+            own_table_only
+            and not query.order_by
+            and not query.distinct
+            and not query.annotations
+            and query.low_mark == 0
+            and query.high_mark is None
+        )
+
+    def count(self) -> int:
+        with self.connection.cursor() as cursor:
+            cursor.execute(self.count_sql, self.params)
+            return cursor.fetchone()[0]
+
+    def __getitem__(self, page: slice) -> list[tuple]:
+        start, stop = page.start or 0, page.stop
+        with self.connection.cursor() as cursor:
+            cursor.execute(self.page_sql, [*self.params, stop - start, start])
+            return cursor.fetchall()
+
+
+def _columns(node):
+    """Every column (`Col`) an expression tree refers to."""
+    from django.db.models.expressions import Col
+
+    if isinstance(node, Col):
+        yield node
+        return
+    for child in getattr(node, "children", None) or node.get_source_expressions():
+        if child is not None and not isinstance(child, str | int | bool | tuple):
+            yield from _columns(child)
+
+
+def render(data, reports: Reports, *, geojson: bool = False) -> bytes | None:
+    """`data` (`reports`, or a page of them) encoded as DRF's JSON (or GeoJSON) renderer
+    would, or None when only that renderer can be exact (see the module's
+    documentation)."""
+    if not reports.exact_with_orjson:
+        return None
+    if geojson:
+        data = to_feature_collection(data)
+        if data is None:
+            return None
+    try:
+        content = orjson.dumps(data)
+    except TypeError:
+        return None
+    return content.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+
+
+def _writes_alike(value) -> bool:
+    """Whether orjson writes every number in `value` as Python's `json` does."""
+    if isinstance(value, float):
+        magnitude = abs(value)
+        return magnitude == 0 or _SAFE_FLOAT_MIN <= magnitude < _SAFE_FLOAT_MAX
+    if isinstance(value, int):
+        return -_SAFE_INT_MAX <= value <= _SAFE_INT_MAX
+    if value is None or isinstance(value, str):
+        return True
+    if isinstance(value, dict):
+        return all(_writes_alike(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_writes_alike(item) for item in value)
+    return False

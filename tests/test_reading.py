@@ -1,0 +1,190 @@
+"""The lean read path (signalements/api/reading.py) answers the report list and detail
+with exactly DRF's bytes: the same request is sent twice, once with the lean path and
+once with `SignalementViewSet.lean_reads` off (DRF's serializers and renderer), for
+every role, several time zones, both formats, pages and filters, over reports that
+exercise every field."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.test.utils import override_settings
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from signalements import reporter_tokens
+from signalements.api import reading
+from signalements.api.views import SignalementViewSet
+from signalements.models import Attachment, Signalement
+
+from .factories import CategoryFactory, ExtraFieldFactory, SignalementFactory, UserFactory
+from .test_representation import reports  # noqa: F401  (the varied reports fixture)
+
+pytestmark = pytest.mark.django_db
+represent = reading.represent
+
+
+@pytest.fixture
+def more_reports(reports):  # noqa: F811
+    """Beyond `reports`: a hidden original, a token holder's report, text with U+2028,
+    coordinates near zero, and numbers that only Python's json writes as DRF does."""
+    owner = UserFactory(username="owner")
+    hidden = SignalementFactory(is_public=False, reporter=owner, title="Caché")
+    SignalementFactory(duplicate_of=hidden, description="Ligne\u2028suivante\u2029fin")
+    token, stored = reporter_tokens.issue()
+    anonymous = SignalementFactory(is_public=False, reporter=None, **stored)
+    SignalementFactory(latitude=Decimal("0.000010"), longitude=Decimal("-0.000001"))
+    category = CategoryFactory(code="mesures")
+    ExtraFieldFactory(category=category, code="value", datatype="number")
+    SignalementFactory(category=category, extra={"value": 1e20})
+    SignalementFactory(category=category, extra={"value": 3})
+    SignalementFactory(
+        date=dt.datetime(2025, 3, 30, 0, 59, 59, tzinfo=dt.UTC), title="Avant l'heure d'été"
+    )
+    return {"owner": owner, "token": token, "anonymous_report": anonymous, "hidden": hidden}
+
+
+def clients(more_reports):
+    agent = UserFactory(is_superuser=True, username="admin-r")
+    owner = more_reports["owner"]
+    other = UserFactory(username="other-r")
+    with_token = APIClient()
+    with_token.credentials(HTTP_X_REPORTER_TOKEN=more_reports["token"])
+    result = {"anonymous": APIClient(), "token holder": with_token}
+    for name, user in (("agent", agent), ("owner", owner), ("other reporter", other)):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        result[name] = client
+    return result
+
+
+def both_ways(client, path, monkeypatch, **extra):
+    """The response of the lean path, which must have read the reports itself, and
+    DRF's, which must not have."""
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return represent(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reading, "represent", spy)
+        lean = client.get(path, **extra)
+        lean_calls = len(calls)
+        patch.setattr(SignalementViewSet, "lean_reads", False)
+        drf = client.get(path, **extra)
+    if lean.status_code == 200:
+        assert lean_calls == len(calls) == 1, path
+    return lean, drf
+
+
+PATHS = [
+    "/api/signalements/",
+    "/api/signalements/?page_size=3&page=2",
+    "/api/signalements/?ordering=priority&page_size=100",
+    "/api/signalements/?status=resolved,new&search=lampadaire",
+    "/api/signalements/?format=geojson",
+    "/api/signalements/?in_bbox=-2,48,0,49&format=geojson&page_size=2",
+]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "UTC", "Asia/Kathmandu"])
+def test_lists_are_drfs_bytes_for_every_role(more_reports, monkeypatch, zone):
+    with override_settings(TIME_ZONE=zone):
+        for role, client in clients(more_reports).items():
+            for path in PATHS:
+                lean, drf = both_ways(client, path, monkeypatch)
+                assert lean.status_code == drf.status_code == 200, (role, path)
+                assert lean["Content-Type"] == drf["Content-Type"], (role, path)
+                assert lean.content == drf.content, (role, path)
+
+
+def test_details_are_drfs_bytes_for_every_role(more_reports, monkeypatch):
+    ids = list(Signalement.objects.values_list("pk", flat=True)) + [999_999, "abc"]
+    for role, client in clients(more_reports).items():
+        for pk in ids:
+            lean, drf = both_ways(client, f"/api/signalements/{pk}/", monkeypatch)
+            assert lean.status_code == drf.status_code, (role, pk)
+            assert lean["Content-Type"] == drf["Content-Type"], (role, pk)
+            assert lean.content == drf.content, (role, pk)
+
+
+def test_the_visibility_of_the_lean_detail(more_reports):
+    """Spelled out, beyond "the same as DRF": who gets a hidden report and its contact."""
+    hidden = more_reports["hidden"]
+    mine = more_reports["anonymous_report"]
+    everyone = clients(more_reports)
+    expected = {
+        "anonymous": (404, 404),
+        "token holder": (404, 200),
+        "agent": (200, 200),
+        "owner": (200, 404),
+        "other reporter": (404, 404),
+    }
+    for role, client in everyone.items():
+        statuses = tuple(
+            client.get(f"/api/signalements/{report.pk}/").status_code for report in (hidden, mine)
+        )
+        assert statuses == expected[role], role
+    body = everyone["token holder"].get(f"/api/signalements/{mine.pk}/").json()
+    assert body["contact_email"] == mine.contact_email
+
+
+def test_numbers_json_alone_writes_right_take_drfs_renderer(more_reports):
+    """1e20 is `1e+20` in Python's json and `1e20` in orjson (SQLite keeps it a float;
+    PostgreSQL's jsonb gives back the integer 100000000000000000000, beyond orjson's 64
+    bits); 0.00001 is `1e-05` and `0.00001`: the responses holding them are rendered by
+    DRF (and are the same bytes, checked above)."""
+    body = APIClient().get("/api/signalements/?page_size=100").content
+    assert b'"value":1e+20' in body or b'"value":100000000000000000000' in body
+    assert b'"latitude":1e-05' in body
+
+
+def test_a_page_reads_its_reports_in_a_constant_number_of_queries(
+    django_assert_num_queries, monkeypatch
+):
+    for number in range(30):
+        report = SignalementFactory(title=f"Rapport {number}")
+        Attachment.objects.create(
+            signalement=report,
+            file=f"photos/{number}.jpg",
+            thumbnail=f"thumbnails/{number}.jpg",
+            content_type="image/jpeg",
+            size=10,
+            width=1,
+            height=1,
+        )
+    client = APIClient()
+    for size in (5, 30):
+        with django_assert_num_queries(3):  # the count, the page's reports, their photos
+            assert len(client.get(f"/api/signalements/?page_size={size}").json()["results"]) == size
+        with django_assert_num_queries(4):  # filtered: the count, the ids, reports, photos
+            path = f"/api/signalements/?page_size={size}&status=new"
+            assert len(client.get(path).json()["results"]) == size
+    with django_assert_num_queries(2):  # the report, its photos
+        assert client.get(f"/api/signalements/{report.pk}/").status_code == 200
+
+
+def test_the_current_time_zone_is_used(more_reports):
+    report = SignalementFactory(date=dt.datetime(2025, 1, 1, 12, 0, tzinfo=dt.UTC))
+    with override_settings(TIME_ZONE="Asia/Kathmandu"):
+        body = APIClient().get(f"/api/signalements/{report.pk}/").json()
+    assert body["date"] == "2025-01-01T17:45:00+05:45"
+
+
+def test_who_sees_what_is_decided_by_get_queryset_alone(monkeypatch):
+    """The lean path takes the viewset's scoping as it is (its WHERE clause), for the
+    list and the detail: narrowing `get_queryset` narrows both."""
+    kept, dropped = SignalementFactory(title="Gardé"), SignalementFactory(title="Écarté")
+    original = SignalementViewSet.get_queryset
+    monkeypatch.setattr(
+        SignalementViewSet, "get_queryset", lambda self: original(self).filter(title="Gardé")
+    )
+    client = APIClient()
+    assert [item["id"] for item in client.get("/api/signalements/").json()["results"]] == [
+        kept.pk
+    ]
+    assert client.get(f"/api/signalements/{kept.pk}/").status_code == 200
+    assert client.get(f"/api/signalements/{dropped.pk}/").status_code == 404
+    listed = client.get("/api/signalements/?status=new").json()["results"]
+    assert [item["id"] for item in listed] == [kept.pk]
