@@ -80,13 +80,18 @@ def add_comment(
     )
 
 
+def may_have_duplicates(signalement: Signalement) -> bool:
+    """Only a report with a category and a location is compared with others."""
+    return signalement.category_id is not None and signalement.latitude is not None
+
+
 def possible_duplicates(
     *, signalement: Signalement, among: QuerySet, limit: int = 5
 ) -> list[Signalement]:
     """Open reports of the same category near this one (`DUPLICATE_RADIUS_M`), created
     in the last `DUPLICATE_WINDOW_DAYS` days, nearest first: candidates for
     `duplicate_of`. `among` is what the caller may see."""
-    if signalement.category_id is None or signalement.latitude is None:
+    if not may_have_duplicates(signalement):
         return []
     since = timezone.now() - timedelta(days=settings.SIGNALEMENT_DUPLICATE_WINDOW_DAYS)
     candidates = (

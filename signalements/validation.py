@@ -97,9 +97,11 @@ class SafeSlugRelatedField(serializers.SlugRelatedField):
 
 class CachedFieldsMixin:
     """A ModelSerializer builds its fields from the model on every instantiation (every
-    request): the introspection is done once per class here, and each instance gets a
-    deep copy (DRF fields copy themselves by re-running `__init__` with their
-    arguments), exactly what DRF would have built."""
+    request): the introspection is done once per class here, and each instance gets new
+    fields, exactly what DRF would have built. A field is made again from its arguments
+    (what DRF's own copy does, less the deep copy of the arguments, which fields only
+    read: the category's queryset is cloned with `.all()` each time it is used); a
+    nested serializer, which binds its child, is deep-copied."""
 
     def get_fields(self):
         cache_name = f"_fields_template_{type(self).__qualname__}"
@@ -107,7 +109,13 @@ class CachedFieldsMixin:
         if template is None:
             template = super().get_fields()
             setattr(type(self), cache_name, template)
-        return deepcopy(template)
+        return {name: _fresh(field) for name, field in template.items()}
+
+
+def _fresh(field: serializers.Field) -> serializers.Field:
+    if isinstance(field, serializers.BaseSerializer):
+        return deepcopy(field)
+    return field.__class__(*field._args, **field._kwargs)
 
 
 class ValidatedModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):

@@ -175,7 +175,7 @@ class Converters:
             return {}
         answers = json.loads(value) if isinstance(value, str | bytes) else value
         answers = {str(key): answer for key, answer in answers.items()}
-        if self.exact_with_orjson and not _writes_alike(answers):
+        if self.exact_with_orjson and not writes_alike(answers):
             self.exact_with_orjson = False
         return answers
 
@@ -187,10 +187,11 @@ class Reports(list):
     exact_with_orjson = True
 
 
-def read_reports(ids: list[int], request, *, scope, agent: bool) -> Reports:
+def read_reports(ids: list[int], request, *, scope, agent: bool, photos: bool = True) -> Reports:
     """The reports with these ids, in this order, among `scope` (the viewset's
     `get_queryset()`: who may see what is decided there alone), as the API shows them to
-    the caller of `request` (`agent`: staff's representation)."""
+    the caller of `request` (`agent`: staff's representation). `photos=False`: reports
+    known to have none (just created), whose photos are not looked for."""
     if not ids:
         return Reports()
     connection = connections[scope.db]
@@ -202,7 +203,8 @@ def read_reports(ids: list[int], request, *, scope, agent: bool) -> Reports:
             [*ids, *params],
         )
         rows = {row[0]: row for row in cursor.fetchall()}
-    return represent([rows[pk] for pk in ids if pk in rows], request, agent=agent, using=scope.db)
+    rows = [rows[pk] for pk in ids if pk in rows]
+    return represent(rows, request, agent=agent, using=scope.db, photos=photos)
 
 
 def scope_of(queryset) -> tuple[str, list]:
@@ -218,7 +220,9 @@ def scope_of(queryset) -> tuple[str, list]:
     return f"({sql})", list(params)
 
 
-def represent(rows: list[tuple], request, *, agent: bool, using: str = "default") -> Reports:
+def represent(
+    rows: list[tuple], request, *, agent: bool, using: str = "default", photos: bool = True
+) -> Reports:
     """Rows of `Statements.select`, in order, as the API shows them to the caller of
     `request` (private fields for staff and the report's reporter; an original the
     caller may not see as null); their photos read in one query."""
@@ -228,14 +232,16 @@ def represent(rows: list[tuple], request, *, agent: bool, using: str = "default"
     connection = connections[using]
     sql = statements(connection)
     ids = [row[0] for row in rows]
-    with connection.cursor() as cursor:
-        cursor.execute(sql.photos + sql.placeholders(len(ids)) + sql.photos_order, ids)
-        photo_rows = cursor.fetchall()
+    photo_rows = []
+    if photos:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.photos + sql.placeholders(len(ids)) + sql.photos_order, ids)
+            photo_rows = cursor.fetchall()
     convert = Converters(connection)
     absolute = request.build_absolute_uri
-    photos: dict[int, list[dict]] = {}
+    photos_of: dict[int, list[dict]] = {}
     for report_id, pk, file, thumbnail, content_type, size, width, height, created in photo_rows:
-        photos.setdefault(report_id, []).append(
+        photos_of.setdefault(report_id, []).append(
             {
                 "id": pk,
                 "url": absolute(convert.storage_url(file)),
@@ -299,7 +305,7 @@ def represent(rows: list[tuple], request, *, agent: bool, using: str = "default"
             "address": address,
             "media_url": media_url,
             "extra": extra,
-            "attachments": photos.get(pk, []),
+            "attachments": photos_of.get(pk, []),
         }
         if agent or own:
             report["contact_name"] = contact_name
@@ -401,7 +407,7 @@ def render(data, reports: Reports, *, geojson: bool = False) -> bytes | None:
     return content.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
 
 
-def _writes_alike(value) -> bool:
+def writes_alike(value) -> bool:
     """Whether orjson writes every number in `value` as Python's `json` does."""
     if isinstance(value, float):
         magnitude = abs(value)
@@ -411,7 +417,7 @@ def _writes_alike(value) -> bool:
     if value is None or isinstance(value, str):
         return True
     if isinstance(value, dict):
-        return all(_writes_alike(item) for item in value.values())
+        return all(writes_alike(item) for item in value.values())
     if isinstance(value, list):
-        return all(_writes_alike(item) for item in value)
+        return all(writes_alike(item) for item in value)
     return False
