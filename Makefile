@@ -18,7 +18,7 @@ help:
 	@echo "make test           run the whole test suite on SQLite"
 	@echo "make test-postgres  run the whole test suite on a throwaway PostgreSQL cluster"
 	@echo "make serve          production server (granian, DEBUG off): SERVE_HOST, PORT, DATABASE_URL, WEB_CONCURRENCY"
-	@echo "make bench          project vs the seed's FastAPI design, PostgreSQL + wrk: bench/results.md"
+	@echo "make bench          project vs the seed's FastAPI design, wrk, PostgreSQL (BENCH_DB=sqlite): bench/results.md"
 	@echo "make schema         regenerate the committed OpenAPI schema (schema.yml)"
 	@echo "make lint | format  ruff"
 
@@ -59,11 +59,13 @@ test: venv
 test-postgres: venv
 	scripts/with-postgres.sh $(BIN)/pytest
 
-# Knobs: BENCH_ROWS (10000), BENCH_DURATION (10s), BENCH_CONNECTIONS (16), BENCH_THREADS
-# (2), BENCH_WARMUP (2s). See bench/run.py; installs wrk and postgresql when root.
+# Knobs: BENCH_DB (postgresql, or sqlite), BENCH_ROWS (10000), BENCH_DURATION (10s),
+# BENCH_CONNECTIONS (16), BENCH_THREADS (2), BENCH_WARMUP (2s), BENCH_RSS_REQUESTS
+# (100000). See bench/run.py; installs wrk and postgresql when root.
 bench: venv $(BENCH_VENV)/bin/.installed
 	bench/ensure-tools.sh
-	scripts/with-postgres.sh $(BIN)/python bench/run.py
+	if [ "$${BENCH_DB:-postgresql}" = sqlite ]; then $(BIN)/python bench/run.py; \
+	else scripts/with-postgres.sh $(BIN)/python bench/run.py; fi
 
 lint: venv
 	$(BIN)/ruff check .

@@ -200,6 +200,9 @@ class Server:
     log: Path
     port: int = 0
     process: subprocess.Popen | None = None
+    # Lua expressions of the list page `page` and of the report `number` (wrk scripts).
+    list_lua: str = ""
+    detail_lua: str = ""
 
     @property
     def base(self) -> str:
@@ -349,6 +352,8 @@ class Settings:
     threads: int
     warmup: str
     output: Path
+    db: str = "postgresql"
+    rss_requests: int = 100_000
 
     @property
     def wrk_parameters(self) -> str:
@@ -363,6 +368,15 @@ def parse_args(argv: list[str]) -> Settings:
     parser.add_argument("--connections", type=int, default=int(env.get("BENCH_CONNECTIONS") or 16))
     parser.add_argument("--threads", type=int, default=int(env.get("BENCH_THREADS") or 2))
     parser.add_argument("--warmup", default=env.get("BENCH_WARMUP") or "2s")
+    parser.add_argument(
+        "--db", choices=["postgresql", "sqlite"], default=env.get("BENCH_DB") or "postgresql"
+    )
+    parser.add_argument(
+        "--rss-requests",
+        type=int,
+        default=int(env.get("BENCH_RSS_REQUESTS") or 100_000),
+        help="list requests over which a worker's memory is watched (0: skipped)",
+    )
     parser.add_argument("--output", type=Path, default=BENCH / "results.md")
     args = parser.parse_args(argv)
     if args.rows < 100:
@@ -380,20 +394,21 @@ def command_line(argv: list[str]) -> str:
     knobs = [
         f"{name}={shlex.quote(os.environ[name])}"
         for name in (
+            "BENCH_DB",
             "BENCH_ROWS",
             "BENCH_DURATION",
             "BENCH_CONNECTIONS",
             "BENCH_THREADS",
             "BENCH_WARMUP",
+            "BENCH_RSS_REQUESTS",
         )
         if os.environ.get(name)
     ]
     if os.environ.get("MAKELEVEL") and not argv:
         return shlex.join(["make", "bench"]) if not knobs else " ".join([*knobs, "make bench"])
     here = os.path.relpath(Path(sys.executable), ROOT) if sys.executable else "python3"
-    return " ".join(
-        [*knobs, "scripts/with-postgres.sh", here, "bench/run.py", *map(shlex.quote, argv)]
-    )
+    wrapper = [] if os.environ.get("BENCH_DB") == "sqlite" else ["scripts/with-postgres.sh"]
+    return " ".join([*knobs, *wrapper, here, "bench/run.py", *map(shlex.quote, argv)])
 
 
 def psql_binary() -> str:
@@ -497,34 +512,163 @@ def revision() -> str:
 
 # --- Report ---------------------------------------------------------------------------
 
-SCENARIOS = ["List of 100", "Detail", "Create"]
+
+# The scenarios, their targets (project ÷ seed, from issue "Wave 2 · 2/9") and how each
+# server is asked. Warm: the same request again and again, as a map or an app polling a
+# public list. Cold: every request misses any cache (another page or report each time,
+# and a counter in the query string that no cache has seen). Mixed: 40 % the list, 40 %
+# a report, 20 % creates, in one script: the writes change the data between the reads.
+SCENARIOS = [
+    "List of 100, warm",
+    "Detail, warm",
+    "List of 100, cold",
+    "Detail, cold",
+    "Create",
+    "Mixed 80/20",
+]
+TARGETS = {
+    "List of 100, warm": 3.0,
+    "Detail, warm": 2.0,
+    "List of 100, cold": 1.0,
+    "Detail, cold": 1.0,
+    "Create": 2.0,
+    "Mixed 80/20": 1.5,
+}
+CREATE_P99_TARGET_MS = 100.0
+PAGES = 20
+
+LUA_PRELUDE = """
+local counter = 0
+local rows = {rows}
+-- Each wrk thread gets its own number (`id`), so that no two threads send the same
+-- counter or draw the same random reports.
+function setup(thread)
+  setup_count = (setup_count or 0) + 1
+  thread:set("id", setup_count)
+end
+function init(args)
+  math.randomseed(1000 + (id or 0))
+end
+local function nonce()
+  counter = counter + 1
+  return (id or 0) * 1000000000 + counter
+end
+local function list_path(page)
+  return {list}
+end
+local function detail_path(number)
+  return {detail}
+end
+local create_headers = {{["Content-Type"] = "application/json"}}
+local create_body = '{body}'
+"""
+LUA_BODIES = {
+    "List of 100, cold": """
+request = function()
+  local n = nonce()
+  return wrk.format("GET", list_path(n % PAGES + 1) .. "&nocache=" .. n)
+end
+""",
+    "Detail, cold": """
+request = function()
+  local n = nonce()
+  return wrk.format("GET", detail_path((n * 7919) % rows + 1) .. "?nocache=" .. n)
+end
+""",
+    "Mixed 80/20": """
+request = function()
+  local r = math.random()
+  if r < 0.4 then
+    return wrk.format("GET", list_path(1))
+  elseif r < 0.8 then
+    return wrk.format("GET", detail_path(math.random(rows)))
+  end
+  return wrk.format("POST", "/api/signalements/", create_headers, create_body)
+end
+""",
+}
+
+
+def lua_script(server: "Server", scenario: str, rows: int, workdir: Path) -> Path:
+    """The wrk script of a scenario for a server, written into `workdir`."""
+    prelude = LUA_PRELUDE.format(
+        rows=rows,
+        list=server.list_lua,
+        detail=server.detail_lua,
+        body=json.dumps(CREATE_BODY, ensure_ascii=False),
+    )
+    path = (
+        workdir / f"{server.name}-{scenario.split(',')[0].split()[0].lower()}-{len(scenario)}.lua"
+    )
+    path.write_text(f"PAGES = {PAGES}\n{prelude}{LUA_BODIES[scenario]}", encoding="utf-8")
+    return path
 
 
 def _latency(result: WrkResult) -> str:
-    return " / ".join(f"{result.latency_ms[p]:.1f}" for p in (50, 90, 99))
+    return " / ".join(f"{result.latency_ms[p]:.1f}" for p in (50, 99))
 
 
-def render(results: dict[str, dict[str, WrkResult]], facts: list[tuple[str, str]]) -> str:
+def verdict(name: str, project: WrkResult, seed: WrkResult) -> str:
+    ratio = project.requests_per_sec / seed.requests_per_sec
+    met = ratio >= TARGETS[name]
+    if name == "Create":
+        met = met and project.latency_ms[99] < CREATE_P99_TARGET_MS
+        return f"≥ {TARGETS[name]:g}×, p99 < {CREATE_P99_TARGET_MS:g} ms: {'met' if met else 'not met'}"
+    return f"≥ {TARGETS[name]:g}×: {'met' if met else 'not met'}"
+
+
+def render_table(results: dict[str, dict[str, WrkResult]]) -> list[str]:
     lines = [
-        "# Benchmark: the project against the seed's FastAPI design",
-        "",
-        "Requests per second (higher is better) and latency percentiles p50 / p90 / p99 "
-        "in milliseconds (lower is better); project ÷ seed above 1 means the project is "
-        "faster.",
-        "",
-        "| Scenario | Project req/s | Seed req/s | Project ÷ seed | "
-        "Project p50 / p90 / p99 ms | Seed p50 / p90 / p99 ms |",
-        "|---|--:|--:|--:|--:|--:|",
+        "| Scenario | Project req/s | Seed req/s | Project ÷ seed | Target | "
+        "Project p50 / p99 ms | Seed p50 / p99 ms |",
+        "|---|--:|--:|--:|---|--:|--:|",
     ]
     for name in SCENARIOS:
         project, seed = results["project"][name], results["seed"][name]
         ratio = project.requests_per_sec / seed.requests_per_sec
         lines.append(
             f"| {name} | {project.requests_per_sec:,.0f} | {seed.requests_per_sec:,.0f} | "
-            f"{ratio:.2f}× | {_latency(project)} | {_latency(seed)} |"
+            f"{ratio:.2f}× | {verdict(name, project, seed)} | {_latency(project)} | "
+            f"{_latency(seed)} |"
         )
-    lines += ["", *(f"- {label}: {value}" for label, value in facts), ""]
+    return lines
+
+
+def render(
+    results: dict[str, dict[str, WrkResult]], facts: list[tuple[str, str]], db: str = "postgresql"
+) -> str:
+    """The section of bench/results.md for one database."""
+    lines = [
+        f"## {DATABASE_TITLES[db]}",
+        "",
+        *render_table(results),
+        "",
+        *(f"- {label}: {value}" for label, value in facts),
+        "",
+    ]
     return "\n".join(lines)
+
+
+DATABASE_TITLES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+RESULTS_HEADER = """# Benchmark: the project against the seed's FastAPI design
+
+Requests per second (higher is better) and latency percentiles p50 / p99 in
+milliseconds (lower is better); project ÷ seed above 1 means the project is faster. One
+section per database, each from its latest `make bench` (`BENCH_DB=sqlite make bench`
+for SQLite).
+"""
+
+
+def merge_results(existing: str, section: str, db: str) -> str:
+    """bench/results.md with this database's section replaced (the other kept)."""
+    sections = {}
+    for title_db, title in DATABASE_TITLES.items():
+        match = re.search(rf"^## {title}\n.*?(?=^## |\Z)", existing, re.M | re.S)
+        if match and title_db != db:
+            sections[title_db] = match[0].rstrip() + "\n"
+    sections[db] = section.rstrip() + "\n"
+    ordered = [sections[name] for name in DATABASE_TITLES if name in sections]
+    return RESULTS_HEADER + "\n" + "\n".join(ordered)
 
 
 # --- Main -----------------------------------------------------------------------------
@@ -534,31 +678,39 @@ def _raise_system_exit(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def check_prerequisites() -> str:
-    """The cluster's URL, once everything the run needs is there."""
+def check_prerequisites(settings: Settings) -> str:
+    """The PostgreSQL cluster's URL ("" on SQLite), once everything the run needs is
+    there."""
     admin_url = os.environ.get("DATABASE_URL", "")
-    if not admin_url.startswith(("postgres://", "postgresql://")):
+    if settings.db == "postgresql" and not admin_url.startswith(("postgres://", "postgresql://")):
         raise BenchError(
             "DATABASE_URL is not a PostgreSQL URL: run `make bench`, or this script under "
-            "scripts/with-postgres.sh"
+            "scripts/with-postgres.sh (or BENCH_DB=sqlite)"
         )
     if not shutil.which("wrk"):
         raise BenchError("wrk not found: apt-get install -y wrk (make bench does it as root)")
     if not SEED_PYTHON.exists():
         raise BenchError(f"{SEED_PYTHON} not found: make bench creates it")
-    return admin_url
+    return admin_url if settings.db == "postgresql" else ""
 
 
-def prepare(admin_url: str, rows: list[list[str]], workdir: Path) -> tuple[dict, dict]:
+def prepare(
+    settings: Settings, admin_url: str, rows: list[list[str]], workdir: Path
+) -> tuple[dict, dict]:
     """Both databases created and loaded with the same rows; the project migrated and its
     static files collected. Returns the servers' environments (project, seed)."""
-    for name in ("bench_project", "bench_seed"):
-        sql(admin_url, f"DROP DATABASE IF EXISTS {name}")
-        sql(admin_url, f"CREATE DATABASE {name}")
+    if settings.db == "postgresql":
+        for name in ("bench_project", "bench_seed"):
+            sql(admin_url, f"DROP DATABASE IF EXISTS {name}")
+            sql(admin_url, f"CREATE DATABASE {name}")
+        project_url = with_database(admin_url, "bench_project")
+        seed_url = with_database(admin_url, "bench_seed", "postgresql+psycopg")
+    else:
+        project_url = f"sqlite:///{workdir / 'project.sqlite3'}"
+        seed_url = f"sqlite:///{workdir / 'seed.sqlite3'}"
     rows_file = workdir / "rows.json"
     rows_file.write_text(json.dumps(rows), encoding="utf-8")
 
-    project_url = with_database(admin_url, "bench_project")
     project_env = {
         **os.environ,
         # Production settings, as `make serve` has them, less the rate limits.
@@ -571,11 +723,11 @@ def prepare(admin_url: str, rows: list[list[str]], workdir: Path) -> tuple[dict,
         "THROTTLE_LOGIN": "",
         "LOG_LEVEL": "WARNING",
         "WEB_CONCURRENCY": str(WORKERS),
+        "ACCESS_LOG": "0",
+        "MEDIA_ROOT": str(workdir / "media"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    seed_env = {
-        **os.environ,
-        "SEED_DATABASE_URL": with_database(admin_url, "bench_seed", "postgresql+psycopg"),
-    }
+    seed_env = {**os.environ, "SEED_DATABASE_URL": seed_url}
     manage = [sys.executable, "manage.py"]
     in_project = {"cwd": ROOT, "env": project_env}
     print(f"Preparing: {len(rows):,} reports in each database", flush=True)
@@ -597,8 +749,9 @@ def prepare(admin_url: str, rows: list[list[str]], workdir: Path) -> tuple[dict,
         cwd=SEED_DIR,
         env=seed_env,
     )
-    for name in ("bench_project", "bench_seed"):
-        sql(with_database(admin_url, name), "VACUUM ANALYZE")
+    if settings.db == "postgresql":
+        for name in ("bench_project", "bench_seed"):
+            sql(with_database(admin_url, name), "VACUUM ANALYZE")
     return project_env, seed_env
 
 
@@ -607,20 +760,17 @@ def make_servers(project_env: dict, seed_env: dict, detail_id: int, workdir: Pat
     return [
         Server(
             name="project",
-            command=[
-                sys.executable,
-                *("-m", "gunicorn", "signalements_project.wsgi"),
-                *("--bind", f"127.0.0.1:{project_port}", "--workers", str(WORKERS)),
-                *("--forwarded-allow-ips", "*"),
-            ],
+            command=[str(ROOT / "scripts" / "serve.sh")],
             cwd=ROOT,
-            env=project_env,
+            env={**project_env, "HOST": "127.0.0.1", "PORT": str(project_port)},
             list_path="/api/signalements/?page_size=100",
             detail_path=f"/api/signalements/{detail_id}/",
             create_path="/api/signalements/",
             paginated=True,
             log=workdir / "project.log",
             port=project_port,
+            list_lua='"/api/signalements/?page_size=100&page=" .. page',
+            detail_lua='"/api/signalements/" .. number .. "/"',
         ),
         Server(
             name="seed",
@@ -638,70 +788,126 @@ def make_servers(project_env: dict, seed_env: dict, detail_id: int, workdir: Pat
             paginated=False,
             log=workdir / "seed.log",
             port=seed_port,
+            list_lua='"/api/signalements/?limit=100&skip=" .. ((page - 1) * 100)',
+            detail_lua='"/api/signalements/" .. number',
         ),
     ]
 
 
+def worker_rss_mb(server: Server) -> dict[int, float]:
+    """Resident memory of each worker of a server, in MB: the processes of its process
+    group but the first (the server's supervisor)."""
+    found = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            pid = int(status.parent.name)
+            if pid == server.process.pid or os.getpgid(pid) != server.process.pid:
+                continue
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    found[pid] = int(line.split()[1]) / 1024
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def watch_memory(server: Server, settings: Settings, workdir: Path, cold_rate: float) -> str:
+    """Cold list requests, `settings.rss_requests` of them (by the rate just measured),
+    and every worker's resident memory after the first tenth and at the end."""
+    seconds = max(10, int(settings.rss_requests / max(cold_rate, 1) * 1.05))
+    script = lua_script(server, "List of 100, cold", settings.rows, workdir)
+    tenth = max(2, seconds // 10)
+    run_wrk(server.base, settings, f"{tenth}s", script)
+    start = worker_rss_mb(server)
+    result = run_wrk(server.base, settings, f"{seconds - tenth}s", script)
+    end = worker_rss_mb(server)
+    total = result.requests + int(tenth * cold_rate)
+    changes = [
+        f"{start[pid]:.0f} → {end[pid]:.0f} MB ({(end[pid] - start[pid]) / start[pid]:+.1%})"
+        for pid in sorted(start)
+        if pid in end
+    ]
+    return f"about {total:,} cold list requests: " + "; ".join(changes)
+
+
 def measure(
-    server: Server, settings: Settings, rows: list[list[str]], detail_id: int
-) -> dict[str, WrkResult]:
+    server: Server, settings: Settings, rows: list[list[str]], detail_id: int, workdir: Path
+) -> tuple[dict[str, WrkResult], str]:
     """Starts the server, checks it, runs every scenario, stops it (even on failure)."""
     print(f"{server.name}: {shlex.join(server.command)}", flush=True)
     results = {}
-    targets = {
-        "List of 100": (server.list_path, None),
-        "Detail": (server.detail_path, None),
-        "Create": (server.create_path, CREATE_SCRIPT),
-    }
+    memory = ""
     try:
         server.start()
         server.wait_until_ready()
         check_endpoints(server, rows, detail_id)
         for name in SCENARIOS:
-            path, script = targets[name]
-            run_wrk(server.base + path, settings, settings.warmup, script)
-            result = results[name] = run_wrk(
-                server.base + path, settings, settings.duration, script
-            )
+            if name in LUA_BODIES:
+                url, script = server.base, lua_script(server, name, settings.rows, workdir)
+            elif name == "Create":
+                url, script = server.base + server.create_path, CREATE_SCRIPT
+            else:
+                path = server.list_path if name.startswith("List") else server.detail_path
+                url, script = server.base + path, None
+            run_wrk(url, settings, settings.warmup, script)
+            result = results[name] = run_wrk(url, settings, settings.duration, script)
             print(
-                f"  {name:<12} {result.requests_per_sec:>9,.1f} req/s   "
+                f"  {name:<18} {result.requests_per_sec:>9,.1f} req/s   "
                 f"p50 {result.latency_ms[50]:.1f} ms   p99 {result.latency_ms[99]:.1f} ms",
                 flush=True,
             )
+        if server.name == "project" and settings.rss_requests:
+            memory = watch_memory(
+                server, settings, workdir, results["List of 100, cold"].requests_per_sec
+            )
+            print(f"  memory: {memory}", flush=True)
     except BenchError as error:
         raise BenchError(
             f"{error}\n--- {server.name} server log (tail) ---\n{server.log_tail()}"
         ) from None
     finally:
         server.stop()
-    return results
+    return results, memory
 
 
 def bench(settings: Settings, argv: list[str], workdir: Path) -> str:
-    admin_url = check_prerequisites()
+    admin_url = check_prerequisites(settings)
     started = time.monotonic()
     date = dt.datetime.now(dt.UTC)
-    pg_version = sql(admin_url, "SHOW server_version")
-    print(f"PostgreSQL {pg_version}: databases bench_project and bench_seed", flush=True)
+    if settings.db == "postgresql":
+        version = sql(admin_url, "SHOW server_version")
+        print(f"PostgreSQL {version}: databases bench_project and bench_seed", flush=True)
+        database = (
+            f"PostgreSQL {version}, one throwaway cluster (scripts/with-postgres.sh: fsync, "
+            "synchronous_commit and full_page_writes off), one database per server"
+        )
+    else:
+        import sqlite3
+
+        database = (
+            f"SQLite {sqlite3.sqlite_version}, one file per server in a temporary directory "
+            "(the project with its settings: WAL, synchronous=NORMAL; the seed with "
+            "SQLAlchemy's defaults)"
+        )
+        print(f"SQLite {sqlite3.sqlite_version}: one file per server", flush=True)
     rows = make_rows(settings.rows)
     detail_id = settings.rows // 2
-    project_env, seed_env = prepare(admin_url, rows, workdir)
+    project_env, seed_env = prepare(settings, admin_url, rows, workdir)
     servers = make_servers(project_env, seed_env, detail_id, workdir)
-    results = {server.name: measure(server, settings, rows, detail_id) for server in servers}
+    results, memory = {}, ""
+    for server in servers:
+        results[server.name], found = measure(server, settings, rows, detail_id, workdir)
+        memory = memory or found
     project, seed = servers
     facts = [
         ("Date", date.strftime("%Y-%m-%d %H:%M UTC")),
         (
             "Machine",
             f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}; "
-            "the servers, PostgreSQL and wrk share it",
+            "the servers, the database and wrk share it",
         ),
         ("Python", platform.python_version()),
-        (
-            "PostgreSQL",
-            f"{pg_version}, one throwaway cluster (scripts/with-postgres.sh: fsync, "
-            "synchronous_commit and full_page_writes off), one database per server",
-        ),
+        ("Database", database),
         (
             "wrk",
             f"`{settings.wrk_parameters}` after a {settings.warmup} warm-up, one scenario "
@@ -710,10 +916,11 @@ def bench(settings: Settings, argv: list[str], workdir: Path) -> str:
         ),
         (
             "Requests",
-            f"list `GET {project.list_path}` (project: a page with its count) and "
-            f"`GET {seed.list_path}` (seed: a plain list); detail `GET {project.detail_path}` "
-            f"and `GET {seed.detail_path}`; create `POST /api/signalements/` with "
-            "bench/create.lua's JSON; all anonymous",
+            f"warm: `GET {project.list_path}` and `GET {project.detail_path}` (the seed: "
+            f"`{seed.list_path}`, `{seed.detail_path}`); cold: each request another of "
+            f"{PAGES} pages or another report, with a counter in the query string "
+            "(`nocache=`); create: `POST /api/signalements/` of bench/create.lua's JSON; "
+            "mixed: 40 % the list, 40 % a random report, 20 % creates; all anonymous",
         ),
         (
             "Rows",
@@ -722,9 +929,9 @@ def bench(settings: Settings, argv: list[str], workdir: Path) -> str:
         ),
         (
             "Project",
-            f"application code at {revision()}; gunicorn `signalements_project.wsgi`, {WORKERS} sync "
-            "workers, DEBUG off, throttles off, no access log; "
-            + versions(sys.executable, ["Django", "djangorestframework", "gunicorn", "psycopg"]),
+            f"application code at {revision()}; `scripts/serve.sh` as `make serve` runs it "
+            f"(granian, {WORKERS} workers, DEBUG off, throttles off, no access log); "
+            + versions(sys.executable, ["Django", "djangorestframework", "granian", "psycopg"]),
         ),
         (
             "Seed",
@@ -732,12 +939,17 @@ def bench(settings: Settings, argv: list[str], workdir: Path) -> str:
             "log; "
             + versions(SEED_PYTHON, ["fastapi", "uvicorn", "pydantic", "SQLAlchemy", "psycopg"]),
         ),
+    ]
+    if memory:
+        facts.append(("Project workers' memory (RSS)", memory))
+    facts.append(
         (
             "Command",
-            f"`{command_line(argv)}`, {time.monotonic() - started:.0f} s from the databases' creation to this report",
-        ),
-    ]
-    return render(results, facts)
+            f"`{command_line(argv)}`, {time.monotonic() - started:.0f} s from the databases' "
+            "creation to this report",
+        )
+    )
+    return render(results, facts, settings.db)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -746,14 +958,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_system_exit)
     workdir = Path(tempfile.mkdtemp(prefix="signalements-bench."))
     try:
-        report = bench(settings, argv, workdir)
+        section = bench(settings, argv, workdir)
     except BenchError as error:
         print(f"\nmake bench failed: {error}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    settings.output.write_text(report, encoding="utf-8")
-    print(f"\n{report}\nWritten to {os.path.relpath(settings.output, ROOT)}")
+    existing = settings.output.read_text(encoding="utf-8") if settings.output.exists() else ""
+    settings.output.write_text(merge_results(existing, section, settings.db), encoding="utf-8")
+    print(f"\n{section}\nWritten to {os.path.relpath(settings.output, ROOT)}")
     return 0
 
 

@@ -101,11 +101,57 @@ def test_report_table_and_ratio():
         "seed": {name: result(200.0) for name in run.SCENARIOS},
     }
 
-    report = run.render(results, [("Rows", "10,000")])
+    report = run.render(results, [("Rows", "10,000")], "sqlite")
 
-    assert "| List of 100 | 50 | 200 | 0.25× | 1.0 / 2.0 / 3.2 | 1.0 / 2.0 / 3.2 |" in report
-    assert report.count("| 0.25× |") == 3
+    assert report.startswith("## SQLite\n")
+    assert "| List of 100, warm | 50 | 200 | 0.25× | ≥ 3×: not met | 1.0 / 3.2 | 1.0 / 3.2 |" in (
+        report
+    )
+    assert "| Create | 50 | 200 | 0.25× | ≥ 2×, p99 < 100 ms: not met |" in report
+    assert report.count("| 0.25× |") == len(run.SCENARIOS)
     assert "- Rows: 10,000" in report
+
+
+def test_a_target_is_met_at_its_ratio_and_create_also_by_its_p99():
+    def result(rate, p99=3.0):
+        return run.WrkResult(requests=1, requests_per_sec=rate, latency_ms={50: 1, 99: p99})
+
+    assert run.verdict("Detail, warm", result(200), result(100)) == "≥ 2×: met"
+    assert run.verdict("Detail, cold", result(99), result(100)) == "≥ 1×: not met"
+    assert run.verdict("Create", result(300, p99=150), result(100)).endswith("not met")
+    assert run.verdict("Create", result(300, p99=50), result(100)).endswith(": met")
+
+
+def test_each_database_keeps_its_section_of_the_results():
+    first = run.merge_results("", "## PostgreSQL\n\nold postgres\n", "postgresql")
+    both = run.merge_results(first, "## SQLite\n\nsqlite figures\n", "sqlite")
+    again = run.merge_results(both, "## PostgreSQL\n\nnew postgres\n", "postgresql")
+
+    assert again.startswith(run.RESULTS_HEADER)
+    assert "new postgres" in again and "old postgres" not in again
+    assert again.index("## PostgreSQL") < again.index("## SQLite")
+    assert "sqlite figures" in again
+
+
+def test_the_wrk_scripts_send_every_thread_its_own_requests(tmp_path):
+    server = run.Server(
+        name="project",
+        command=[],
+        cwd=tmp_path,
+        env={},
+        list_path="",
+        detail_path="",
+        create_path="",
+        paginated=True,
+        log=tmp_path / "log",
+        list_lua='"/l?page=" .. page',
+        detail_lua='"/d/" .. number',
+    )
+    for scenario in run.LUA_BODIES:
+        script = run.lua_script(server, scenario, 2000, tmp_path).read_text()
+        assert 'thread:set("id"' in script and "local rows = 2000" in script
+    mixed = run.lua_script(server, "Mixed 80/20", 2000, tmp_path).read_text()
+    assert json.loads(re.search(r"create_body = '(.*)'", mixed)[1]) == run.CREATE_BODY
 
 
 def test_the_command_line_names_the_knobs(monkeypatch):

@@ -25,7 +25,8 @@ then answers, or reports the database's trouble itself).
 
 The store is per process and bounded (`RESPONSE_CACHE_MAX_BYTES`, least recently used
 first out); entries of an older version can never be read again, so they are dropped as
-soon as a newer version is seen. Anonymous reads are not throttled (the API throttles
+soon as a newer version is seen; a response is kept from the second time its request is
+made (see `Store`), so that one-off requests do not fill it. Anonymous reads are not throttled (the API throttles
 writes), so serving them here bypasses no limit.
 """
 
@@ -81,14 +82,36 @@ class Entry:
 
 class Store:
     """Responses by key, least recently used dropped first beyond `max_bytes`; all of
-    them dropped when a newer data version is seen (they cannot be read any more)."""
+    them dropped when a newer data version is seen (they cannot be read any more).
+
+    A response is admitted only when its request (the key less the version) was seen
+    before (a "doorkeeper"): requests made once (a crawler's pages, a counter in the
+    query string) pass through without filling the memory; those asked again, as a map
+    or an app polling a list does, are kept from their second time on, and from their
+    first time after a write."""
+
+    SEEN_MAX = 50_000  # requests remembered by the doorkeeper (their hashes)
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self.entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self.seen: OrderedDict[int, None] = OrderedDict()
         self.size = 0
         self.version = -1
         self.lock = threading.Lock()
+
+    def admits(self, key: tuple) -> bool:
+        """Whether a response to this request (key without the version) may be kept:
+        yes if the request was seen before; it is remembered either way."""
+        request = hash(key[1:])
+        with self.lock:
+            if request in self.seen:
+                self.seen.move_to_end(request)
+                return True
+            self.seen[request] = None
+            if len(self.seen) > self.SEEN_MAX:
+                self.seen.popitem(last=False)
+            return False
 
     def get(self, key: tuple) -> Entry | None:
         with self.lock:
@@ -148,7 +171,8 @@ class ResponseCache:
             status, headers, body = entry
             start_response(status, headers)
             return [body]
-        self.store.put(key, entry)
+        if self.store.admits(key):
+            self.store.put(key, entry)
         return self.answer(entry, environ, start_response)
 
     def is_cacheable(self, environ: dict) -> bool:
