@@ -60,8 +60,8 @@ test-postgres: venv
 	scripts/with-postgres.sh $(BIN)/pytest
 
 # Knobs: BENCH_DB (postgresql, or sqlite), BENCH_ROWS (10000), BENCH_DURATION (10s),
-# BENCH_CONNECTIONS (16), BENCH_THREADS (2), BENCH_WARMUP (2s), BENCH_RSS_REQUESTS
-# (100000). See bench/run.py; installs wrk and postgresql when root.
+# BENCH_CONNECTIONS (16), BENCH_THREADS (2), BENCH_WARMUP (2s), BENCH_OUTPUT
+# (bench/results.md). See bench/run.py; installs wrk and postgresql when root.
 bench: venv $(BENCH_VENV)/bin/.installed
 	bench/ensure-tools.sh
 	if [ "$${BENCH_DB:-postgresql}" = sqlite ]; then $(BIN)/python bench/run.py; \

@@ -1,23 +1,27 @@
 """`make bench`: the project against the seed's FastAPI design, on the same machine, in
-the same run, on the same PostgreSQL cluster, with the same rows.
+the same run, with the same rows, on PostgreSQL (default) or SQLite (`BENCH_DB=sqlite`).
 
     scripts/with-postgres.sh .venv/bin/python bench/run.py [--rows N] [--duration 10s]
-        [--connections 16] [--threads 2] [--warmup 2s] [--output bench/results.md]
+        [--connections 16] [--threads 2] [--warmup 2s] [--db postgresql|sqlite]
+        [--output bench/results.md]
 
-Runs under scripts/with-postgres.sh (which exports DATABASE_URL for a throwaway
-cluster) with the project's Python; the seed runs from bench/seed with .venv-bench/.
-Python's standard library only. Steps:
+On PostgreSQL it runs under scripts/with-postgres.sh (which exports DATABASE_URL for a
+throwaway cluster); on SQLite each server gets a file in a temporary directory. The
+project runs with its own Python, the seed from bench/seed with .venv-bench/. Python's
+standard library only. Steps:
 
-1. two databases in the cluster, one per server; the project's migrated;
+1. two databases, one per server; the project's migrated;
 2. the same N reports (description and date) loaded into both, in bulk
    (bench/load_project.py through the Django ORM, bench/load_seed.py through the seed's
    SQLAlchemy model); `collectstatic` for the project;
 3. each server in turn, never both at once, with 2 worker processes: the project as
-   `make serve` runs it (gunicorn, DEBUG off, throttles off, no access log), the seed
-   with uvicorn. Once it answers, every endpoint is checked once (status, JSON shape,
-   the loaded values, no redirect), then each scenario is warmed up and measured with
-   wrk: a list of 100, a detail, a create (bench/create.lua);
-4. a Markdown table printed and written to bench/results.md.
+   `make serve` runs it (scripts/serve.sh: granian, DEBUG off; throttles off, no access
+   log), the seed with uvicorn. Once it answers, every endpoint is checked once (status,
+   JSON shape, the loaded values, no redirect), then each scenario (SCENARIOS) is warmed
+   up and measured with wrk; the project's workers' memory is read after the first
+   warm-up and at the end;
+4. a Markdown table, with each target judged, printed and written into this database's
+   section of bench/results.md (the other database's section is kept).
 
 Any non-2xx response or socket error in a measurement fails the run (exit 1): a
 benchmark of errors is worthless. A slower project is not an error.
@@ -353,7 +357,6 @@ class Settings:
     warmup: str
     output: Path
     db: str = "postgresql"
-    rss_requests: int = 100_000
 
     @property
     def wrk_parameters(self) -> str:
@@ -372,12 +375,8 @@ def parse_args(argv: list[str]) -> Settings:
         "--db", choices=["postgresql", "sqlite"], default=env.get("BENCH_DB") or "postgresql"
     )
     parser.add_argument(
-        "--rss-requests",
-        type=int,
-        default=int(env.get("BENCH_RSS_REQUESTS") or 100_000),
-        help="list requests over which a worker's memory is watched (0: skipped)",
+        "--output", type=Path, default=Path(env.get("BENCH_OUTPUT") or BENCH / "results.md")
     )
-    parser.add_argument("--output", type=Path, default=BENCH / "results.md")
     args = parser.parse_args(argv)
     if args.rows < 100:
         parser.error("--rows: at least 100 (the list scenario reads 100)")
@@ -400,7 +399,6 @@ def command_line(argv: list[str]) -> str:
             "BENCH_CONNECTIONS",
             "BENCH_THREADS",
             "BENCH_WARMUP",
-            "BENCH_RSS_REQUESTS",
         )
         if os.environ.get(name)
     ]
@@ -811,23 +809,13 @@ def worker_rss_mb(server: Server) -> dict[int, float]:
     return found
 
 
-def watch_memory(server: Server, settings: Settings, workdir: Path, cold_rate: float) -> str:
-    """Cold list requests, `settings.rss_requests` of them (by the rate just measured),
-    and every worker's resident memory after the first tenth and at the end."""
-    seconds = max(10, int(settings.rss_requests / max(cold_rate, 1) * 1.05))
-    script = lua_script(server, "List of 100, cold", settings.rows, workdir)
-    tenth = max(2, seconds // 10)
-    run_wrk(server.base, settings, f"{tenth}s", script)
-    start = worker_rss_mb(server)
-    result = run_wrk(server.base, settings, f"{seconds - tenth}s", script)
-    end = worker_rss_mb(server)
-    total = result.requests + int(tenth * cold_rate)
+def memory_report(start: dict[int, float], end: dict[int, float], list_requests: int) -> str:
     changes = [
         f"{start[pid]:.0f} → {end[pid]:.0f} MB ({(end[pid] - start[pid]) / start[pid]:+.1%})"
         for pid in sorted(start)
         if pid in end
     ]
-    return f"about {total:,} cold list requests: " + "; ".join(changes)
+    return f"over {list_requests:,} list requests: " + "; ".join(changes)
 
 
 def measure(
@@ -836,7 +824,7 @@ def measure(
     """Starts the server, checks it, runs every scenario, stops it (even on failure)."""
     print(f"{server.name}: {shlex.join(server.command)}", flush=True)
     results = {}
-    memory = ""
+    memory, rss_start = "", None
     try:
         server.start()
         server.wait_until_ready()
@@ -850,16 +838,20 @@ def measure(
                 path = server.list_path if name.startswith("List") else server.detail_path
                 url, script = server.base + path, None
             run_wrk(url, settings, settings.warmup, script)
+            if rss_start is None:  # after the first warm-up: the workers are up to speed
+                rss_start = worker_rss_mb(server)
             result = results[name] = run_wrk(url, settings, settings.duration, script)
             print(
                 f"  {name:<18} {result.requests_per_sec:>9,.1f} req/s   "
                 f"p50 {result.latency_ms[50]:.1f} ms   p99 {result.latency_ms[99]:.1f} ms",
                 flush=True,
             )
-        if server.name == "project" and settings.rss_requests:
-            memory = watch_memory(
-                server, settings, workdir, results["List of 100, cold"].requests_per_sec
-            )
+        if server.name == "project":
+            # Every list request since the first sample: the warm and cold scenarios',
+            # and the mix's 40 %.
+            lists = sum(results[name].requests for name in SCENARIOS if name.startswith("List"))
+            lists += int(0.4 * results["Mixed 80/20"].requests)
+            memory = memory_report(rss_start, worker_rss_mb(server), lists)
             print(f"  memory: {memory}", flush=True)
     except BenchError as error:
         raise BenchError(
@@ -941,7 +933,9 @@ def bench(settings: Settings, argv: list[str], workdir: Path) -> str:
         ),
     ]
     if memory:
-        facts.append(("Project workers' memory (RSS)", memory))
+        facts.append(
+            ("Project workers' memory (RSS, after the first warm-up → at the end)", memory)
+        )
     facts.append(
         (
             "Command",
