@@ -18,8 +18,8 @@ standard library only. Steps:
    `make serve` runs it (scripts/serve.sh: granian, DEBUG off; throttles off, no access
    log), the seed with uvicorn. Once it answers, every endpoint is checked once (status,
    JSON shape, the loaded values, no redirect), then each scenario (SCENARIOS) is warmed
-   up and measured with wrk; the project's workers' memory is read after the first
-   warm-up and at the end;
+   up, then each measured with wrk; the project's workers' memory is read after the
+   warm-ups and at the end;
 4. a Markdown table, with each target judged, printed and written into this database's
    section of bench/results.md (the other database's section is kept).
 
@@ -824,22 +824,27 @@ def measure(
     """Starts the server, checks it, runs every scenario, stops it (even on failure)."""
     print(f"{server.name}: {shlex.join(server.command)}", flush=True)
     results = {}
-    memory, rss_start = "", None
+    memory = ""
     try:
         server.start()
         server.wait_until_ready()
         check_endpoints(server, rows, detail_id)
+        targets = {}
         for name in SCENARIOS:
             if name in LUA_BODIES:
-                url, script = server.base, lua_script(server, name, settings.rows, workdir)
+                targets[name] = server.base, lua_script(server, name, settings.rows, workdir)
             elif name == "Create":
-                url, script = server.base + server.create_path, CREATE_SCRIPT
+                targets[name] = server.base + server.create_path, CREATE_SCRIPT
             else:
                 path = server.list_path if name.startswith("List") else server.detail_path
-                url, script = server.base + path, None
+                targets[name] = server.base + path, None
+        # Every scenario warmed up first, so that the memory read next is the workers'
+        # running size, then each measured.
+        for url, script in targets.values():
             run_wrk(url, settings, settings.warmup, script)
-            if rss_start is None:  # after the first warm-up: the workers are up to speed
-                rss_start = worker_rss_mb(server)
+        rss_start = worker_rss_mb(server)
+        for name in SCENARIOS:
+            url, script = targets[name]
             result = results[name] = run_wrk(url, settings, settings.duration, script)
             print(
                 f"  {name:<18} {result.requests_per_sec:>9,.1f} req/s   "
@@ -847,7 +852,7 @@ def measure(
                 flush=True,
             )
         if server.name == "project":
-            # Every list request since the first sample: the warm and cold scenarios',
+            # Every list request since the first reading: the warm and cold scenarios',
             # and the mix's 40 %.
             lists = sum(results[name].requests for name in SCENARIOS if name.startswith("List"))
             lists += int(0.4 * results["Mixed 80/20"].requests)
