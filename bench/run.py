@@ -598,7 +598,8 @@ def lua_script(server: "Server", scenario: str, rows: int, workdir: Path) -> Pat
     path = (
         workdir / f"{server.name}-{scenario.split(',')[0].split()[0].lower()}-{len(scenario)}.lua"
     )
-    path.write_text(f"PAGES = {PAGES}\n{prelude}{LUA_BODIES[scenario]}", encoding="utf-8")
+    pages = max(1, min(PAGES, rows // 100))  # full pages of 100 only
+    path.write_text(f"PAGES = {pages}\n{prelude}{LUA_BODIES[scenario]}", encoding="utf-8")
     return path
 
 
@@ -915,7 +916,8 @@ def bench(settings: Settings, argv: list[str], workdir: Path) -> str:
             "Requests",
             f"warm: `GET {project.list_path}` and `GET {project.detail_path}` (the seed: "
             f"`{seed.list_path}`, `{seed.detail_path}`); cold: each request another of "
-            f"{PAGES} pages or another report, with a counter in the query string "
+            f"{max(1, min(PAGES, settings.rows // 100))} pages or another report, with a "
+            "counter in the query string "
             "(`nocache=`); create: `POST /api/signalements/` of bench/create.lua's JSON; "
             "mixed: 40 % the list, 40 % a random report, 20 % creates; all anonymous",
         ),
@@ -939,7 +941,7 @@ def bench(settings: Settings, argv: list[str], workdir: Path) -> str:
     ]
     if memory:
         facts.append(
-            ("Project workers' memory (RSS, after the first warm-up → at the end)", memory)
+            ("Project workers' memory (RSS, after the warm-ups → at the end)", memory)
         )
     facts.append(
         (

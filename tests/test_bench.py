@@ -150,6 +150,17 @@ def test_the_wrk_scripts_send_every_thread_its_own_requests(tmp_path):
     for scenario in run.LUA_BODIES:
         script = run.lua_script(server, scenario, 2000, tmp_path).read_text()
         assert 'thread:set("id"' in script and "local rows = 2000" in script
+    assert (
+        run.lua_script(server, "List of 100, cold", 2000, tmp_path)
+        .read_text()
+        .startswith("PAGES = 20\n")
+    )
+    # Only pages that exist: 500 reports are 5 pages of 100.
+    assert (
+        run.lua_script(server, "List of 100, cold", 500, tmp_path)
+        .read_text()
+        .startswith("PAGES = 5\n")
+    )
     mixed = run.lua_script(server, "Mixed 80/20", 2000, tmp_path).read_text()
     assert json.loads(re.search(r"create_body = '(.*)'", mixed)[1]) == run.CREATE_BODY
 
