@@ -940,9 +940,7 @@ def bench(settings: Settings, argv: list[str], workdir: Path) -> str:
         ),
     ]
     if memory:
-        facts.append(
-            ("Project workers' memory (RSS, after the warm-ups → at the end)", memory)
-        )
+        facts.append(("Project workers' memory (RSS, after the warm-ups → at the end)", memory))
     facts.append(
         (
             "Command",
