@@ -349,3 +349,26 @@ def test_django_answers_with_an_etag_and_304_for_every_caller(agent_client):
     assert again.status_code == 304 and again["ETag"] == etag
     listed = agent_client.get(LIST)
     assert agent_client.get(LIST, HTTP_IF_NONE_MATCH=listed["ETag"]).status_code == 304
+
+
+def test_a_lists_count_is_made_once_per_version(front):
+    """Paging through a list (one-off requests, which the store does not keep) counts
+    the reports once per data version; a write makes the next page count again."""
+    from django.test.utils import CaptureQueriesContext
+
+    SignalementFactory.create_batch(3)
+
+    def page(number):
+        with CaptureQueriesContext(connection) as captured:
+            body = json.loads(call(front, LIST, query=f"page_size=1&page={number}")[2])
+        counted = sum("COUNT(" in query["sql"] for query in captured.captured_queries)
+        return body["count"], counted
+
+    assert page(1) == (3, 1)
+    assert page(2) == (3, 0)
+    assert page(3) == (3, 0)
+    SignalementFactory()
+    assert page(1) == (4, 1)
+    assert page(4) == (4, 0)
+    Signalement.objects.filter(pk=Signalement.objects.first().pk).update(is_public=False)
+    assert page(1) == (3, 1)

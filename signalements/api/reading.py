@@ -20,7 +20,7 @@ back to DRF's renderer.
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Context, Decimal
 
 import orjson
@@ -142,8 +142,8 @@ class Converters:
         """DRF's DateTimeField output (StorableDateTimeField's when `storable`)."""
         if value is None:
             return None
-        if self.sqlite:  # the stored text, UTC
-            value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if self.sqlite:  # the stored text, UTC ("+00:00" appended: faster than replace())
+            value = datetime.fromisoformat(value + "+00:00")
         value = value.astimezone(self.zone)
         if storable and value.utcoffset().seconds % 60:
             value = with_writable_offset(value)  # a local offset with seconds: in UTC
@@ -152,7 +152,7 @@ class Converters:
 
     def year(self, value) -> int:
         if self.sqlite:
-            value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            value = datetime.fromisoformat(value + "+00:00")
         return value.astimezone(self.zone).year
 
     def uuid(self, value) -> str:
@@ -327,6 +327,9 @@ def represent(
     return reports
 
 
+COUNTS_MAX = 1000  # scopes counted per version (one per reporter at most)
+
+
 class NewestVisibleRows:
     """The reports of a queryset scoped by `SignalementViewSet.get_queryset` (only
     filtered there: no join, no other ordering), newest first as the list's default
@@ -336,7 +339,8 @@ class NewestVisibleRows:
 
     ordered = True
 
-    def __init__(self, queryset):
+    def __init__(self, queryset, *, counts: dict | None = None):
+        self.counts = counts
         self.connection = connections[queryset.db]
         sql = statements(self.connection)
         where, self.params = scope_of(queryset)
@@ -367,6 +371,22 @@ class NewestVisibleRows:
         )
 
     def count(self) -> int:
+        """The number of reports. Kept in `counts` when given: the response cache's
+        counts under the data version it read before the request reached Django (a
+        count made after reading the version holds every write before it; nothing is
+        written while the version stays the same; the cache empties them when it
+        grows), so that paging through a list does not count it again."""
+        if self.counts is None:
+            return self._count()
+        key = (self.connection.alias, self.count_sql, tuple(self.params))
+        found = self.counts.get(key)
+        if found is None:
+            found = self.counts[key] = self._count()
+            if len(self.counts) > COUNTS_MAX:
+                self.counts.clear()
+        return found
+
+    def _count(self) -> int:
         with self.connection.cursor() as cursor:
             cursor.execute(self.count_sql, self.params)
             return cursor.fetchone()[0]

@@ -60,6 +60,10 @@ KEY_HEADERS = (
 )
 # Credentials: a request carrying any is answered by Django, for its caller.
 CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_REPORTER_TOKEN")
+# Counts of lists made under the version read for the request, handed to Django in its
+# WSGI environment (`request.META`): the view keeps a list's count there, so that paging
+# through a list does not count it again. Emptied with the store when the version grows.
+COUNTS_KEY = "signalements.counts"
 # Said by every answer from the store (as Varnish and CDNs do).
 HIT = ("X-Cache", "hit")
 # Headers a 304 keeps from the 200 it stands for (RFC 9110 §15.4.5).
@@ -96,6 +100,8 @@ class Store:
         self.max_bytes = max_bytes
         self.entries: OrderedDict[tuple, Entry] = OrderedDict()
         self.seen: OrderedDict[int, None] = OrderedDict()
+        # Counts of lists under the current version (see COUNTS_KEY), by scope.
+        self.counts: dict[tuple, int] = {}
         self.size = 0
         self.version = -1
         self.lock = threading.Lock()
@@ -126,6 +132,7 @@ class Store:
                 if version > self.version:
                     self.version = version
                     self.entries.clear()
+                    self.counts = {}
                     self.size = 0
 
     def put(self, key: tuple, entry: Entry) -> None:
@@ -166,7 +173,7 @@ class ResponseCache:
         entry = self.store.get(key)
         if entry is not None:
             return self.answer(entry, environ, start_response, extra=[HIT])
-        entry = self.compute(environ)
+        entry = self.compute({**environ, COUNTS_KEY: self.store.counts})
         if isinstance(entry, tuple):  # not storable: answered as Django answered
             status, headers, body = entry
             start_response(status, headers)

@@ -23,6 +23,7 @@ from .. import reading, schema
 from ..filters import SignalementFilter
 from ..permissions import SignalementPermission
 from ..renderers import FormatOverrideNegotiation, GeoJSONRenderer
+from ..response_cache import COUNTS_KEY
 from ..serializers import (
     PublicSignalementSerializer,
     SignalementSerializer,
@@ -121,7 +122,8 @@ class SignalementViewSet(
         queryset = queryset.prefetch_related(None).select_related(None)
         if self.paginator is not None and reading.NewestVisibleRows.applies_to(queryset):
             # Newest first, unfiltered: the page's rows in one query, no ORM compilation.
-            page = self.paginate_queryset(reading.NewestVisibleRows(queryset))
+            counts = request.META.get(COUNTS_KEY)  # the response cache's, if it saw it
+            page = self.paginate_queryset(reading.NewestVisibleRows(queryset, counts=counts))
             reports = reading.represent(page, request, agent=agent)
         else:
             ids = queryset.values_list("pk", flat=True)
