@@ -339,6 +339,9 @@ def test_the_store_keeps_the_latest_version_within_its_size():
     assert store.get((1, 9)) is None
     store.put((2, 0), Entry("200 OK", [], b"y" * 300, None))  # larger than the store
     assert store.get((2, 0)) is None
+    store.put((2, 1), Entry("200 OK", [], b"z", None))
+    store.see(1)  # the version went back (a restored backup): nothing from before is kept
+    assert store.get((2, 1)) is None and store.entries == {}
 
 
 def test_django_answers_with_an_etag_and_304_for_every_caller(agent_client):

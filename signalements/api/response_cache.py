@@ -127,9 +127,12 @@ class Store:
             return entry
 
     def see(self, version: int) -> None:
-        if version > self.version:
+        """A newer version makes every entry unreadable: they go. An older one means the
+        data went back (a database restored from a backup): they go too, as the numbers
+        will come again with other data."""
+        if version != self.version:
             with self.lock:
-                if version > self.version:
+                if version != self.version:
                     self.version = version
                     self.entries.clear()
                     self.counts = {}
