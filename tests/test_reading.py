@@ -41,6 +41,10 @@ def more_reports(reports):  # noqa: F811
     SignalementFactory(
         date=dt.datetime(2025, 3, 30, 0, 59, 59, tzinfo=dt.UTC), title="Avant l'heure d'été"
     )
+    # Nepal went from +05:30 to +05:45 at 18:30 UTC: within a UTC hour.
+    SignalementFactory(
+        date=dt.datetime(1985, 12, 31, 18, 45, tzinfo=dt.UTC), title="Changement d'heure"
+    )
     return {"owner": owner, "token": token, "anonymous_report": anonymous, "hidden": hidden}
 
 
@@ -258,3 +262,16 @@ def test_a_create_writes_the_report_and_its_history_in_one_transaction(
         '"signalements_signalement"',
         '"signalements_historicalsignalement"',
     ]
+
+
+def test_local_offsets_are_taken_by_the_hour_only_when_constant_in_it():
+    from zoneinfo import ZoneInfo
+
+    paris, kathmandu = ZoneInfo("Europe/Paris"), ZoneInfo("Asia/Kathmandu")
+    assert reading._local_hour(paris, "2025-03-30 00")[1] == (dt.timedelta(hours=1), "+01:00")
+    assert reading._local_hour(paris, "2025-03-30 01")[1] == (dt.timedelta(hours=2), "+02:00")
+    assert reading._local_hour(ZoneInfo("UTC"), "2025-03-30 01")[1] == (dt.timedelta(0), "Z")
+    # Paris before 1911 (+00:09:21): DateTimeField writes the offset, the storable field UTC.
+    storable, plain = reading._local_hour(paris, "1900-06-01 12")
+    assert plain[1] == "+00:09:21" and storable == (dt.timedelta(0), "Z")
+    assert reading._local_hour(kathmandu, "1985-12-31 18") is None  # changes at 18:30

@@ -20,7 +20,7 @@ back to DRF's renderer.
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Context, Decimal
 
 import orjson
@@ -128,6 +128,43 @@ def statements(connection) -> Statements:
     return found
 
 
+# The local offset of each UTC hour, by time zone: (as StorableDateTimeField writes it,
+# as DateTimeField does), each an (offset to add, text to append) pair; None when the
+# offset changes within the hour or the hour cannot be converted.
+_HOURS_MAX = 50_000
+_hours: dict[tuple, tuple | None] = {}
+
+
+def _local_hour(zone, hour: str):
+    """The offsets of the UTC hour `hour` ("YYYY-MM-DD HH", as SQLite stores it) in
+    `zone`, looked up once per process: a report's dates are written by adding the
+    offset to the stored UTC text, instead of converting each of them."""
+    key = (zone, hour)
+    found = _hours.get(key, False)
+    if found is not False:
+        return found
+    try:
+        start = datetime.fromisoformat(f"{hour}:00:00+00:00")
+        first = start.astimezone(zone)
+        last = (start + timedelta(hours=1, microseconds=-1)).astimezone(zone)
+    except (ValueError, OverflowError):
+        found = None
+    else:
+        offset = first.utcoffset()
+        if offset != last.utcoffset() or start.year in (1, 9999):
+            found = None
+        else:
+            text = first.isoformat()[19:]  # e.g. "+02:00", "+00:09:21"
+            plain = (offset, "Z" if text == "+00:00" else text)
+            # StorableDateTimeField: a local offset with seconds is written in UTC.
+            storable = (timedelta(0), "Z") if offset.seconds % 60 else plain
+            found = (storable, plain)
+    if len(_hours) >= _HOURS_MAX:
+        _hours.clear()
+    _hours[key] = found
+    return found
+
+
 class Converters:
     """Raw database values to the API's output, for one connection's database."""
 
@@ -142,7 +179,11 @@ class Converters:
         """DRF's DateTimeField output (StorableDateTimeField's when `storable`)."""
         if value is None:
             return None
-        if self.sqlite:  # the stored text, UTC ("+00:00" appended: faster than replace())
+        if self.sqlite:  # the stored text, UTC: "YYYY-MM-DD HH:MM:SS[.ffffff]"
+            hour = _local_hour(self.zone, value[:13]) if len(value) in (19, 26) else None
+            if hour is not None:
+                offset, suffix = hour[0] if storable else hour[1]
+                return (datetime.fromisoformat(value) + offset).isoformat() + suffix
             value = datetime.fromisoformat(value + "+00:00")
         value = value.astimezone(self.zone)
         if storable and value.utcoffset().seconds % 60:
@@ -152,6 +193,9 @@ class Converters:
 
     def year(self, value) -> int:
         if self.sqlite:
+            hour = _local_hour(self.zone, value[:13]) if len(value) in (19, 26) else None
+            if hour is not None:
+                return (datetime.fromisoformat(value) + hour[1][0]).year
             value = datetime.fromisoformat(value + "+00:00")
         return value.astimezone(self.zone).year
 
