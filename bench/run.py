@@ -55,6 +55,7 @@ SEED_DIR = BENCH / "seed"
 SEED_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 CREATE_SCRIPT = BENCH / "create.lua"
 WORKERS = 2
+WRK_TIMEOUT = "10s"
 CREATE_BODY = {"description": "Panne électrique", "date": "2025-04-29T16:30:00+02:00"}
 
 DESCRIPTIONS = [
@@ -170,6 +171,9 @@ def wrk_command(url: str, settings: "Settings", duration: str, script: Path | No
         f"-t{settings.threads}",
         f"-c{settings.connections}",
         f"-d{duration}",
+        # A response slower than this is a socket error (the run fails); wrk's default,
+        # 2 s, is shorter than what the seed's SQLite writes take under load.
+        f"--timeout={WRK_TIMEOUT}",
         "--latency",
     ]
     if script:
@@ -360,7 +364,10 @@ class Settings:
 
     @property
     def wrk_parameters(self) -> str:
-        return f"-t{self.threads} -c{self.connections} -d{self.duration} --latency"
+        return (
+            f"-t{self.threads} -c{self.connections} -d{self.duration} "
+            f"--timeout={WRK_TIMEOUT} --latency"
+        )
 
 
 def parse_args(argv: list[str]) -> Settings:

@@ -179,7 +179,7 @@ def test_settings_from_the_environment_and_flags(monkeypatch):
     settings = run.parse_args(["--rows", "2000", "--duration", "30s"])
 
     assert (settings.rows, settings.duration, settings.connections) == (2000, "30s", 32)
-    assert settings.wrk_parameters == "-t2 -c32 -d30s --latency"
+    assert settings.wrk_parameters == "-t2 -c32 -d30s --timeout=10s --latency"
 
 
 def test_the_create_script_posts_the_checked_body():
