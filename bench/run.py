@@ -602,9 +602,7 @@ def lua_script(server: "Server", scenario: str, rows: int, workdir: Path) -> Pat
         detail=server.detail_lua,
         body=json.dumps(CREATE_BODY, ensure_ascii=False),
     )
-    path = (
-        workdir / f"{server.name}-{scenario.split(',')[0].split()[0].lower()}-{len(scenario)}.lua"
-    )
+    path = workdir / f"{server.name}-{re.sub(r'[^a-z0-9]+', '-', scenario.lower()).strip('-')}.lua"
     pages = max(1, min(PAGES, rows // 100))  # full pages of 100 only
     path.write_text(f"PAGES = {pages}\n{prelude}{LUA_BODIES[scenario]}", encoding="utf-8")
     return path

@@ -5,7 +5,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from signalements.models import Category, ExtraField, Signalement
+from signalements.models import Attachment, Category, ExtraField, Signalement
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -52,3 +52,18 @@ class ExtraFieldFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"champ_{n}")
     label = factory.LazyAttribute(lambda field: field.code.replace("_", " ").capitalize())
     datatype = "string"
+
+
+class AttachmentFactory(factory.django.DjangoModelFactory):
+    """A photo's row, without its files: for tests that read rows, not images."""
+
+    class Meta:
+        model = Attachment
+
+    signalement = factory.SubFactory(SignalementFactory)
+    file = factory.Sequence(lambda n: f"photos/{n}.jpg")
+    thumbnail = factory.Sequence(lambda n: f"thumbnails/{n}.jpg")
+    content_type = "image/jpeg"
+    size = 1000
+    width = 64
+    height = 48

@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from signalements.models import Attachment, Category, Comment, Priority, Signalement, Status
 
 from . import images
-from .factories import CategoryFactory, SignalementFactory, UserFactory
+from .factories import AttachmentFactory, CategoryFactory, SignalementFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -63,14 +63,10 @@ def world(reporter, agent_user, superuser):
     for user in (reporter, agent_user, superuser, neighbour):
         Token.objects.create(user=user)
     for report in reports.values():  # a photo each (rows only: no test reads the files)
-        Attachment.objects.create(
+        AttachmentFactory(
             signalement=report,
             file=f"photos/{report.pk}.jpg",
             thumbnail=f"thumbnails/{report.pk}.jpg",
-            content_type="image/jpeg",
-            size=1000,
-            width=64,
-            height=48,
         )
     return World(
         users={"anonymous": None, "reporter": reporter, "agent": agent_user, "admin": superuser},

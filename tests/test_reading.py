@@ -15,9 +15,15 @@ from rest_framework.test import APIClient
 from signalements import reporter_tokens
 from signalements.api import reading
 from signalements.api.views import SignalementViewSet
-from signalements.models import Attachment, Signalement
+from signalements.models import Signalement
 
-from .factories import CategoryFactory, ExtraFieldFactory, SignalementFactory, UserFactory
+from .factories import (
+    AttachmentFactory,
+    CategoryFactory,
+    ExtraFieldFactory,
+    SignalementFactory,
+    UserFactory,
+)
 from .test_representation import reports  # noqa: F401  (the varied reports fixture)
 
 pytestmark = pytest.mark.django_db
@@ -144,20 +150,10 @@ def test_numbers_json_alone_writes_right_take_drfs_renderer(more_reports):
     assert b'"latitude":1e-05' in body
 
 
-def test_a_page_reads_its_reports_in_a_constant_number_of_queries(
-    django_assert_num_queries, monkeypatch
-):
+def test_a_page_reads_its_reports_in_a_constant_number_of_queries(django_assert_num_queries):
     for number in range(30):
         report = SignalementFactory(title=f"Rapport {number}")
-        Attachment.objects.create(
-            signalement=report,
-            file=f"photos/{number}.jpg",
-            thumbnail=f"thumbnails/{number}.jpg",
-            content_type="image/jpeg",
-            size=10,
-            width=1,
-            height=1,
-        )
+        AttachmentFactory(signalement=report)
     client = APIClient()
     for size in (5, 30):
         with django_assert_num_queries(3):  # the count, the page's reports, their photos

@@ -23,7 +23,13 @@ from signalements.api.serializers import (
 )
 from signalements.models import AGENTS_GROUP, Attachment, Signalement, Status, with_photos
 
-from .factories import CategoryFactory, ExtraFieldFactory, SignalementFactory, UserFactory
+from .factories import (
+    AttachmentFactory,
+    CategoryFactory,
+    ExtraFieldFactory,
+    SignalementFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -80,14 +86,11 @@ def reports():
     utc_midnight = SignalementFactory(date=dt.datetime(2025, 1, 1, 0, 0, 0, 123456, dt.UTC))
     for report in (full, old):
         for n in range(2):
-            Attachment.objects.create(
+            AttachmentFactory(
                 signalement=report,
                 file=f"photos/{report.pk}-{n}.jpg",
                 thumbnail=f"thumbnails/{report.pk}-{n}.jpg",
-                content_type="image/jpeg",
                 size=1000 + n,
-                width=64,
-                height=48,
             )
     return [full, bare, old, utc_midnight]
 

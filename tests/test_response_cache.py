@@ -17,9 +17,9 @@ from rest_framework.authtoken.models import Token
 
 from signalements import data_version, reporter_tokens
 from signalements.api.response_cache import Entry, ResponseCache, Store
-from signalements.models import Attachment, Category, Signalement
+from signalements.models import Category, Signalement
 
-from .factories import CategoryFactory, SignalementFactory, UserFactory
+from .factories import AttachmentFactory, CategoryFactory, SignalementFactory, UserFactory
 
 LIST = "/api/signalements/"
 
@@ -141,15 +141,7 @@ def _delete(report):
 
 
 def _add_photo(report):
-    Attachment.objects.create(
-        signalement=report,
-        file="photos/2026/11/x.jpg",
-        thumbnail="photos/2026/11/x-thumb.jpg",
-        content_type="image/jpeg",
-        size=1000,
-        width=10,
-        height=10,
-    )
+    AttachmentFactory(signalement=report)
 
 
 def _rename_category(report):

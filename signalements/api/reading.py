@@ -26,6 +26,7 @@ from decimal import Context, Decimal
 import orjson
 from django.core.files.storage import default_storage
 from django.db import connections
+from django.db.models.expressions import Col
 from django.utils import timezone
 
 from signalements import reporter_tokens
@@ -55,7 +56,7 @@ class Statements:
     """The SQL of the lean path for one database connection, written once."""
 
     def __init__(self, connection):
-        quote = self.quote = connection.ops.quote_name
+        quote = connection.ops.quote_name
         self.sqlite = connection.vendor == "sqlite"
         report = quote(_table(Signalement))
         category = quote(_table(Signalement._meta.get_field("category").related_model))
@@ -192,12 +193,8 @@ class Converters:
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
     def year(self, value) -> int:
-        if self.sqlite:
-            hour = _local_hour(self.zone, value[:13]) if len(value) in (19, 26) else None
-            if hour is not None:
-                return (datetime.fromisoformat(value) + hour[1][0]).year
-            value = datetime.fromisoformat(value + "+00:00")
-        return value.astimezone(self.zone).year
+        """The local year (a report's reference): that of DateTimeField's output."""
+        return int(self.datetime(value, storable=False)[:4])
 
     def uuid(self, value) -> str:
         if isinstance(value, str) and len(value) == 32:  # SQLite: Django stores the hex
@@ -257,8 +254,7 @@ def scope_of(queryset) -> tuple[str, list]:
     query = queryset.query
     if not query.where:
         return "", []
-    table = Signalement._meta.db_table
-    if any(getattr(column, "alias", table) != table for column in _columns(query.where)):
+    if not _filters_own_table_only(query):
         raise ValueError("The scope filters on another table than the reports'.")
     sql, params = query.get_compiler(using=queryset.db).compile(query.where)
     return f"({sql})", list(params)
@@ -299,11 +295,7 @@ def represent(
         )
     user = request.user
     user_id = user.pk if user.is_authenticated else None
-    token_report = (
-        reporter_tokens.signalement_id(request)
-        if reporter_tokens.presented(request) is not None
-        else None
-    )
+    token_report = reporter_tokens.signalement_id(request)
     for row in rows:
         (
             pk,
@@ -401,12 +393,8 @@ class NewestVisibleRows:
         """Whether the queryset only filters the reports' own table, in the default
         order: what the SQL here can take its WHERE clause from."""
         query = queryset.query
-        table = Signalement._meta.db_table
-        own_table_only = all(
-            getattr(column, "alias", table) == table for column in _columns(query.where)
-        )
         return (
-            own_table_only
+            _filters_own_table_only(query)
             and not query.order_by
             and not query.distinct
             and not query.annotations
@@ -442,10 +430,14 @@ class NewestVisibleRows:
             return cursor.fetchall()
 
 
+def _filters_own_table_only(query) -> bool:
+    """Whether a query's WHERE clause refers to the reports' table alone (no join)."""
+    table = Signalement._meta.db_table
+    return all(getattr(column, "alias", table) == table for column in _columns(query.where))
+
+
 def _columns(node):
     """Every column (`Col`) an expression tree refers to."""
-    from django.db.models.expressions import Col
-
     if isinstance(node, Col):
         yield node
         return

@@ -176,7 +176,7 @@ class ResponseCache:
         entry = self.store.get(key)
         if entry is not None:
             return self.answer(entry, environ, start_response, extra=[HIT])
-        entry = self.compute({**environ, COUNTS_KEY: self.store.counts})
+        entry = self.compute(environ)
         if isinstance(entry, tuple):  # not storable: answered as Django answered
             status, headers, body = entry
             start_response(status, headers)
@@ -197,8 +197,10 @@ class ResponseCache:
 
     def compute(self, environ: dict) -> Entry | tuple:
         """Django's full answer (a 200 if it can be one: the client's conditional header
-        is left out, and applied to the stored response instead)."""
+        is left out, and applied to the stored response instead), with the store's
+        counts of lists under this version (COUNTS_KEY)."""
         environ = {name: value for name, value in environ.items() if name != "HTTP_IF_NONE_MATCH"}
+        environ[COUNTS_KEY] = self.store.counts
         captured = []
 
         def capture(status, headers, exc_info=None):

@@ -118,8 +118,8 @@ class SignalementViewSet(
         if renderer is None:
             return super().list(request, *args, **kwargs)
         agent = is_agent(request.user)
-        queryset = self.filter_queryset(self.get_queryset())
-        queryset = queryset.prefetch_related(None).select_related(None)
+        scope = self.get_queryset()
+        queryset = self.filter_queryset(scope).prefetch_related(None).select_related(None)
         if self.paginator is not None and reading.NewestVisibleRows.applies_to(queryset):
             # Newest first, unfiltered: the page's rows in one query, no ORM compilation.
             counts = request.META.get(COUNTS_KEY)  # the response cache's, if it saw it
@@ -129,10 +129,7 @@ class SignalementViewSet(
             ids = queryset.values_list("pk", flat=True)
             page = self.paginate_queryset(ids)
             reports = reading.read_reports(
-                list(page if page is not None else ids),
-                request,
-                scope=self.get_queryset(),
-                agent=agent,
+                list(page if page is not None else ids), request, scope=scope, agent=agent
             )
         data = reports
         if page is not None:
