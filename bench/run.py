@@ -29,6 +29,7 @@ benchmark of errors is worthless. A slower project is not an error.
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -178,7 +179,12 @@ def wrk_command(url: str, settings: "Settings", duration: str, script: Path | No
     ]
     if script:
         command += ["-s", str(script)]
-    return [*command, url]
+    # The run's number, given to the scripts (init's args): the cold scenarios' counters
+    # start again in each run, and must not ask again what the warm-up asked.
+    return [*command, url, "--", str(next(_runs))]
+
+
+_runs = itertools.count(1)
 
 
 def run_wrk(url: str, settings: "Settings", duration: str, script: Path | None) -> WrkResult:
@@ -545,18 +551,21 @@ PAGES = 20
 LUA_PRELUDE = """
 local counter = 0
 local rows = {rows}
--- Each wrk thread gets its own number (`id`), so that no two threads send the same
--- counter or draw the same random reports.
+-- Each wrk thread gets its own number (`id`), and each run its own (`run`, the first
+-- argument), so that no two threads or runs send the same counter, and no two threads
+-- draw the same random reports.
 function setup(thread)
   setup_count = (setup_count or 0) + 1
   thread:set("id", setup_count)
 end
+local run = 0
 function init(args)
+  run = tonumber(args[1]) or 0
   math.randomseed(1000 + (id or 0))
 end
 local function nonce()
   counter = counter + 1
-  return (id or 0) * 1000000000 + counter
+  return (run * 100 + (id or 0)) * 1000000000 + counter
 end
 local function list_path(page)
   return {list}
@@ -854,7 +863,12 @@ def measure(
             result = results[name] = run_wrk(url, settings, settings.duration, script)
             print(
                 f"  {name:<18} {result.requests_per_sec:>9,.1f} req/s   "
-                f"p50 {result.latency_ms[50]:.1f} ms   p99 {result.latency_ms[99]:.1f} ms",
+                f"p50 {result.latency_ms[50]:.1f} ms   p99 {result.latency_ms[99]:.1f} ms"
+                + (
+                    "   RSS " + ", ".join(f"{mb:.0f}" for mb in worker_rss_mb(server).values())
+                    if server.name == "project"
+                    else ""
+                ),
                 flush=True,
             )
         if server.name == "project":

@@ -165,6 +165,18 @@ def test_the_wrk_scripts_send_every_thread_its_own_requests(tmp_path):
     assert json.loads(re.search(r"create_body = '(.*)'", mixed)[1]) == run.CREATE_BODY
 
 
+def test_each_wrk_run_gives_its_scripts_another_number(tmp_path):
+    """The cold scenarios' counters start again in each run (the warm-up, then the
+    measure): the run's number keeps the measure from asking what the warm-up asked,
+    which a cache would then keep."""
+    settings = run.parse_args([])
+    first = run.wrk_command("http://x/", settings, "1s", tmp_path / "a.lua")
+    second = run.wrk_command("http://x/", settings, "1s", tmp_path / "a.lua")
+    assert first[-2] == second[-2] == "--" and first[-1] != second[-1]
+    assert "run = tonumber(args[1])" in run.LUA_PRELUDE
+    assert "(run * 100 + (id or 0))" in run.LUA_PRELUDE
+
+
 def test_the_command_line_names_the_knobs(monkeypatch):
     monkeypatch.setenv("MAKELEVEL", "1")
     monkeypatch.setenv("BENCH_ROWS", "2000")

@@ -45,3 +45,11 @@ def test_the_table_matches_the_product_brief():
         "resolved": {"in_progress"},
         "rejected": {"acknowledged"},
     }
+
+
+def test_a_reports_history_manager_class_is_built_once():
+    """simple-history's descriptor builds the manager class at each access; the report's
+    manager keeps the one it built (models/reports.py, ReportHistoryManager)."""
+    first, second = SignalementFactory(), SignalementFactory()
+    assert type(first.history) is type(second.history)
+    assert first.history.count() == second.history.count() == 1

@@ -17,6 +17,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
 from ..extra import check_extra
@@ -90,6 +91,26 @@ def validate_not_in_future(value):
     """An incident cannot have happened in the future (a little clock skew is allowed)."""
     if value > timezone.now() + settings.SIGNALEMENT_DATE_CLOCK_SKEW:
         raise ValidationError(_("The date cannot be in the future."), code="future_date")
+
+
+class ReportHistoryManager(HistoryManager):
+    """simple-history's manager of a report's history rows. Its descriptor builds the
+    manager's class again (`from_queryset`) at each `report.history`, which each write
+    of a report does to save its history row: a quarter of a millisecond, a sixth of an
+    anonymous create's time. The class is built once here."""
+
+    @classmethod
+    def from_queryset(cls, queryset_class, class_name=None):
+        key = (cls, queryset_class, class_name)
+        built = _history_manager_classes.get(key)
+        if built is None:
+            built = _history_manager_classes[key] = super().from_queryset(
+                queryset_class, class_name
+            )
+        return built
+
+
+_history_manager_classes: dict[tuple, type] = {}
 
 
 class Signalement(models.Model):
@@ -217,6 +238,7 @@ class Signalement(models.Model):
     )
 
     history = HistoricalRecords(
+        history_manager=ReportHistoryManager,
         excluded_fields=["updated_at", "reporter_token_hash", "reporter_token_expires_at"],
         cascade_delete_history=True,
         # The public note of a status change is kept with the change itself.
