@@ -13,6 +13,7 @@ import secrets
 from django.conf import settings
 from django.utils import timezone
 
+from . import idempotency
 from .models import Signalement, Status
 
 HEADER = "X-Reporter-Token"
@@ -20,9 +21,13 @@ HEADER = "X-Reporter-Token"
 MAX_LENGTH = 128
 
 
-def issue() -> tuple[str, dict]:
-    """A new secret, and the fields that store it on the report."""
-    token = secrets.token_urlsafe(32)
+def issue(request=None) -> tuple[str, dict]:
+    """A new secret, and the fields that store it on the report. Random, or for a
+    request sent with an `Idempotency-Key`, derived from it (a retry of the request gets
+    the same secret back; see `idempotency.py`)."""
+    token = (request and idempotency.derived_secret(request, "reporter-token")) or (
+        secrets.token_urlsafe(32)
+    )
     return token, {
         "reporter_token_hash": digest(token),
         "reporter_token_expires_at": timezone.now() + settings.SIGNALEMENT_REPORTER_TOKEN_TTL,

@@ -304,6 +304,11 @@ SIGNALEMENT_ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=50_
 # The secret an anonymous reporter gets with their new report, to add photos to it (and
 # edit it) while it is `new`: valid this long.
 SIGNALEMENT_REPORTER_TOKEN_TTL = timedelta(hours=env.int("REPORTER_TOKEN_TTL_HOURS", default=24))
+# Writes sent with an `Idempotency-Key` (signalements/idempotency.py): their responses
+# are kept this long for retries; a retry made while the first request still runs waits
+# this many seconds for it (PostgreSQL) before a 409.
+IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
+IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=10.0)
 
 # --- Open311 GeoReport v2 (/open311/v2/) ----------------------------------------------
 # The jurisdiction this server answers for: when set, a request naming another

@@ -16,7 +16,7 @@ from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import serializers
 
-from signalements import exports
+from signalements import exports, idempotency
 
 from .renderers import SignalementFeatureCollectionSerializer
 from .serializers import (
@@ -61,6 +61,63 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if any_allows("allows_reporter_token"):
             auth.append({REPORTER_TOKEN_SCHEME: []})
         return auth
+
+    def _idempotent(self) -> bool:
+        """Whether the operation's handler takes an `Idempotency-Key`
+        (`signalements.idempotency.idempotent`)."""
+        if self.method != "POST":
+            return False
+        name = getattr(self.view, "action", None) or self.method.lower()
+        return getattr(getattr(type(self.view), name, None), "idempotent", False)
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if self._idempotent():
+            parameters.append(
+                OpenApiParameter(
+                    idempotency.HEADER,
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    pattern="^[ -~]{1,255}$",  # idempotency.KEY_PATTERN
+                    description="Makes a retry safe: the same request sent again with "
+                    "the same key (by the same caller, within "
+                    "`IDEMPOTENCY_KEY_TTL_HOURS`, 24) gets the first response again, "
+                    "with `Idempotent-Replayed: true`, and writes nothing. 1 to 255 "
+                    "printable ASCII characters; a UUID is a good key.",
+                )
+            )
+        return parameters
+
+    def _get_extra_validation_errors(self):
+        errors = super()._get_extra_validation_errors()
+        if self._idempotent():  # a malformed key: a 400 naming the header
+            errors = {**errors, idempotency.HEADER: {"invalid"}}
+        return errors
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction=direction)
+        if direction != "response" or not self._idempotent():
+            return responses
+        for code, serializer, description in (
+            (
+                "409",
+                ConflictErrorSerializer,
+                "A request with the same Idempotency-Key is still being processed: retry later.",
+            ),
+            (
+                "422",
+                ConflictErrorSerializer,
+                "The Idempotency-Key was already used with another request (method, path or data).",
+            ),
+        ):
+            if code in responses:
+                responses[code]["description"] += f" Or: {description[0].lower()}{description[1:]}"
+            else:
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(serializer, description=description), code
+                )
+        return responses
 
 
 def error_attr_patterns(result, generator, request, public):

@@ -1,13 +1,15 @@
 """The domain's models, a module each: reports and their workflow, categories and their
-extra fields, comments, photos, Open311 API keys, the data version's counters. Import them from here
-(`from signalements.models import Signalement`), as Django's "organizing models in a
-package" recommends."""
+extra fields, comments, photos, Open311 API keys, the data version's counters, the
+responses kept for retries (idempotency keys). Import them from here (`from
+signalements.models import Signalement`), as Django's "organizing models in a package"
+recommends."""
 
 from .api_keys import ApiKey, hash_api_key
 from .attachments import PREFETCHED_PHOTOS, Attachment, with_photos
 from .categories import Category, ExtraField
 from .comments import Comment
 from .data_version import DataVersion
+from .idempotency import IdempotencyKey
 from .reports import (
     AGENTS_GROUP,
     CLOSED_STATUSES,
@@ -38,6 +40,7 @@ __all__ = [
     "Category",
     "Comment",
     "DataVersion",
+    "IdempotencyKey",
     "ExtraField",
     "Priority",
     "Signalement",

@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from signalements.idempotency import idempotent
 from signalements.models import (
     CLOSED_STATUSES,
     Category,
@@ -191,6 +192,7 @@ class ServiceRequestListView(Open311View):
             ServiceRequestSerializer(page, many=True, context={"request": request}).data
         )
 
+    @idempotent
     def post(self, request, format=None):
         form = request.data if isinstance(request.data, QueryDict) else QueryDict()
         # The category's fields tell how to read the `attribute[code]` strings.

@@ -7,6 +7,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from signalements import attachments
+from signalements.idempotency import idempotent
 from signalements.models import Attachment
 
 from ..permissions import AttachmentPermission
@@ -25,6 +26,7 @@ class AttachmentActions:
         parser_classes=[MultiPartParser],
         permission_classes=[AttachmentPermission],
     )
+    @idempotent
     def attachments(self, request, pk=None):
         signalement = self.get_object()
         context = self.get_serializer_context()

@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from signalements import services
+from signalements.idempotency import idempotent
 from signalements.models import Comment
 from signalements.roles import is_agent
 
@@ -24,6 +25,7 @@ class CommentActions:
         serializer_class=CommentSerializer,
         permission_classes=[CommentPermission],
     )
+    @idempotent
     def comments(self, request, pk=None):
         signalement = self.get_object()
         agent = is_agent(request.user)

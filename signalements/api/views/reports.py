@@ -15,6 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from signalements import reporter_tokens, services
+from signalements.idempotency import idempotent
 from signalements.models import PREFETCHED_PHOTOS, Signalement, with_photos
 from signalements.roles import is_agent
 from signalements.validation import SignalementWriteSerializer
@@ -176,9 +177,10 @@ class SignalementViewSet(
             self._reporter_token = None
         else:
             # An anonymous reporter's proof of authorship, returned once (create below).
-            self._reporter_token, stored = reporter_tokens.issue()
+            self._reporter_token, stored = reporter_tokens.issue(self.request)
             self._created = serializer.save(reporter=None, **stored)
 
+    @idempotent
     def create(self, request, *args, **kwargs):
         agent = is_agent(request.user)
         if agent:

@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from signalements import services
+from signalements.idempotency import idempotent
 
 from ..errors import Conflict
 from ..permissions import IsAgent
@@ -15,6 +16,7 @@ class TransitionActions:
     (`signalements.models.TRANSITIONS`), with an optional public note."""
 
     @action(detail=True, methods=["post"], permission_classes=[IsAgent])
+    @idempotent
     def transition(self, request, pk=None):
         signalement = self.get_object()
         payload = TransitionSerializer(data=request.data)
