@@ -7,4 +7,25 @@ class SignalementsConfig(AppConfig):
     verbose_name = _("Signalements")
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from . import attachments  # noqa: F401  (connects its signal receivers)
+
+        post_migrate.connect(install_triggers, sender=self)
+
+
+def install_triggers(sender, using="default", plan=None, **kwargs):
+    """The write-counting triggers, again after every migrate (`triggers.py`): a table
+    that SQLite rebuilt to alter it lost its own."""
+    from django.db import connections
+
+    from . import triggers
+
+    ours = [backwards for migration, backwards in plan or () if migration.app_label == sender.label]
+    if plan is not None and (not ours or any(ours)):
+        # Nothing of ours migrated (the tables are as they were), or migrated back (the
+        # migrations' own reverse operations took away what goes).
+        return
+    connection = connections[using]
+    if connection.vendor in ("sqlite", "postgresql"):
+        triggers.install(connection)

@@ -309,6 +309,9 @@ SIGNALEMENT_REPORTER_TOKEN_TTL = timedelta(hours=env.int("REPORTER_TOKEN_TTL_HOU
 # this many seconds for it (PostgreSQL) before a 409.
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=10.0)
+# No lost updates (signalements/api/preconditions.py): a PUT, PATCH or transition whose
+# `If-Match` is not the report's ETag is a 412; with this on, one without it is a 428.
+REQUIRE_IF_MATCH = env.bool("REQUIRE_IF_MATCH", default=False)
 
 # --- Open311 GeoReport v2 (/open311/v2/) ----------------------------------------------
 # The jurisdiction this server answers for: when set, a request naming another

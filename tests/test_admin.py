@@ -94,6 +94,44 @@ def test_the_change_page_loads_and_saves(admin_client):
     assert (report.title, report.priority, report.status) == ("Nouveau titre", "high", "new")
 
 
+def test_the_change_form_refuses_to_save_over_a_newer_version(admin_client):
+    """Two agents open the same report; the second to save is told, and nothing of
+    theirs is written over the first one's change."""
+    report = SignalementFactory(title="Avant")
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+    page = admin_client.get(url)
+    loaded = page.context["adminform"].form["loaded_version"].value()
+    assert loaded == 1
+    assert 'name="loaded_version"' in page.content.decode()
+    Signalement.objects.filter(pk=report.pk).update(title="Changé par quelqu'un d'autre")
+    form = {
+        "title": "Mon titre",
+        "description": report.description,
+        "date_0": report.date.strftime("%Y-%m-%d"),
+        "date_1": "08:00:00",
+        "priority": "high",
+        "is_public": "on",
+        "latitude": "",
+        "longitude": "",
+        "loaded_version": loaded,
+        **NO_INLINES,
+    }
+    refused = admin_client.post(url, form)
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.non_field_errors()
+    assert any("changed this report" in error for error in errors)
+    assert "changed this report" in refused.content.decode()
+    report.refresh_from_db()
+    assert (report.title, report.priority) == ("Changé par quelqu'un d'autre", "normal")
+    # Opened again, it saves.
+    form["loaded_version"] = admin_client.get(url).context["adminform"].form[
+        "loaded_version"
+    ].value()
+    assert admin_client.post(url, form).status_code == 302
+    report.refresh_from_db()
+    assert report.title == "Mon titre"
+
+
 def test_the_admin_form_applies_the_model_rules(admin_client):
     report = SignalementFactory()
     url = reverse("admin:signalements_signalement_change", args=[report.pk])

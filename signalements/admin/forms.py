@@ -33,10 +33,41 @@ class SignalementAdminForm(forms.ModelForm):
         required=False,
         help_text=_("JPEG, PNG or WebP. Stored without their metadata (EXIF, GPS)."),
     )
+    # The report's version when the page was opened: saving over a newer one is refused
+    # (Django's admin would silently overwrite what someone else saved meanwhile).
+    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = Signalement
         fields = []  # the admin's fieldsets name them (with its formfield overrides)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["loaded_version"].initial = self.instance.version
+
+    def clean(self):
+        """Under the report's row lock (the admin saves in one transaction): the version
+        the page was opened at must still be the report's."""
+        cleaned = super().clean()
+        loaded = cleaned.get("loaded_version")
+        if self.instance.pk is not None and loaded is not None:
+            current = (
+                Signalement.objects.select_for_update()
+                .filter(pk=self.instance.pk)
+                .values_list("version", flat=True)
+                .first()
+            )
+            if current is not None and current != loaded:
+                raise forms.ValidationError(
+                    _(
+                        "Someone else changed this report since you opened this page. "
+                        "Your changes were not saved: open the report again to see "
+                        "theirs, then make yours again."
+                    ),
+                    code="stale_version",
+                )
+        return cleaned
 
     def clean_add_photos(self):
         uploads = self.cleaned_data.get("add_photos") or []

@@ -117,6 +117,7 @@ class SignalementAdmin(SimpleHistoryAdmin):
                     "category",
                     "extra",
                     "media_url",
+                    "loaded_version",
                 ]
             },
         ),

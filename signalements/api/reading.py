@@ -91,6 +91,7 @@ class Statements:
             when(s("updated_at")),
             when(s("resolved_at")),
             s("reporter"),
+            s("version"),
         ]
         self.select = (
             f"SELECT {', '.join(columns)} FROM {report} "
@@ -223,9 +224,14 @@ class Converters:
 
 class Reports(list):
     """Reports as the API shows them; `exact_with_orjson`: every number in them is one
-    that orjson writes as Python's `json` does."""
+    that orjson writes as Python's `json` does; `versions`: their versions, by id (for
+    the detail's ETag)."""
 
     exact_with_orjson = True
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.versions: dict[int, int] = {}
 
 
 def read_reports(ids: list[int], request, *, scope, agent: bool, photos: bool = True) -> Reports:
@@ -323,6 +329,7 @@ def represent(
             updated_at,
             resolved_at,
             reporter,
+            version,
         ) = row
         own = (user_id is not None and reporter == user_id) or token_report == pk
         extra = convert.extra(extra)
@@ -359,6 +366,7 @@ def represent(
         report["updated_at"] = convert.datetime(updated_at)
         report["resolved_at"] = convert.datetime(resolved_at)
         reports.append(report)
+        reports.versions[pk] = version
     reports.exact_with_orjson = convert.exact_with_orjson
     return reports
 

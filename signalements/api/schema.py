@@ -18,6 +18,7 @@ from rest_framework import serializers
 
 from signalements import exports, idempotency
 
+from . import preconditions
 from .renderers import SignalementFeatureCollectionSerializer
 from .serializers import (
     AttachmentSerializer,
@@ -70,8 +71,30 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         name = getattr(self.view, "action", None) or self.method.lower()
         return getattr(getattr(type(self.view), name, None), "idempotent", False)
 
+    def _conditional(self) -> bool:
+        """Whether the operation takes an `If-Match` (`api/preconditions.py`)."""
+        actions = getattr(self.view, "if_match_actions", ())
+        return (
+            self.method in ("PUT", "PATCH", "POST")
+            and getattr(self.view, "action", None) in actions
+        )
+
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
+        if self._conditional():
+            parameters.append(
+                OpenApiParameter(
+                    preconditions.HEADER,
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description="The report's `ETag` (from `GET` of the report, or the "
+                    "answer of the last write): the write is made only if the report has "
+                    "not changed since (else 412), so that no change is lost. `*` matches "
+                    "any version. Required when the server sets `REQUIRE_IF_MATCH` (else "
+                    "428).",
+                )
+            )
         if self._idempotent():
             parameters.append(
                 OpenApiParameter(
@@ -97,25 +120,37 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction=direction)
-        if direction != "response" or not self._idempotent():
+        if direction != "response":
             return responses
-        for code, serializer, description in (
-            (
-                "409",
-                ConflictErrorSerializer,
-                "A request with the same Idempotency-Key is still being processed: retry later.",
-            ),
-            (
-                "422",
-                ConflictErrorSerializer,
-                "The Idempotency-Key was already used with another request (method, path or data).",
-            ),
-        ):
+        added = []
+        if self._conditional():
+            added += [
+                (
+                    "412",
+                    "The report changed since the `If-Match` ETag was read: read it "
+                    "again, then retry.",
+                ),
+                ("428", "`If-Match` is missing, and this server requires it (`REQUIRE_IF_MATCH`)."),
+            ]
+        if self._idempotent():
+            added += [
+                (
+                    "409",
+                    "A request with the same Idempotency-Key is still being processed: "
+                    "retry later.",
+                ),
+                (
+                    "422",
+                    "The Idempotency-Key was already used with another request (method, "
+                    "path or data).",
+                ),
+            ]
+        for code, description in added:
             if code in responses:
                 responses[code]["description"] += f" Or: {description[0].lower()}{description[1:]}"
             else:
                 responses[code] = self._get_response_for_code(
-                    OpenApiResponse(serializer, description=description), code
+                    OpenApiResponse(ConflictErrorSerializer, description=description), code
                 )
         return responses
 

@@ -222,6 +222,10 @@ class Signalement(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, editable=False)
+    # One more at every write of the report or of its photos, whoever makes it (the API,
+    # the admin, `.update()`, raw SQL): database triggers of migration 0011 bump it, so
+    # the code never sets it. The REST API's ETag is built from it (`If-Match`).
+    version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
 
     # An anonymous reporter's proof of authorship: the SHA-256 of the secret returned
     # once by the create (see `reporter_tokens.py`), and when it stops being valid.
@@ -239,7 +243,12 @@ class Signalement(models.Model):
 
     history = HistoricalRecords(
         history_manager=ReportHistoryManager,
-        excluded_fields=["updated_at", "reporter_token_hash", "reporter_token_expires_at"],
+        excluded_fields=[
+            "updated_at",
+            "reporter_token_hash",
+            "reporter_token_expires_at",
+            "version",
+        ],
         cascade_delete_history=True,
         # The public note of a status change is kept with the change itself.
         history_change_reason_field=models.TextField(null=True),

@@ -20,7 +20,7 @@ from signalements.models import PREFETCHED_PHOTOS, Signalement, with_photos
 from signalements.roles import is_agent
 from signalements.validation import SignalementWriteSerializer
 
-from .. import reading, schema
+from .. import preconditions, reading, schema
 from ..filters import SignalementFilter
 from ..permissions import SignalementPermission
 from ..renderers import FormatOverrideNegotiation, GeoJSONRenderer
@@ -60,6 +60,8 @@ class SignalementViewSet(
     permission_classes = [SignalementPermission]
     throttle_classes = [AnonymousCreateThrottle, UserWriteThrottle]
     content_negotiation_class = FormatOverrideNegotiation
+    # The writes that take an `If-Match` (api/preconditions.py).
+    if_match_actions = ("update", "partial_update", "transition")
 
     def get_renderers(self):
         # The list also speaks GeoJSON, for maps; other actions JSON only. (No action: a
@@ -146,13 +148,43 @@ class SignalementViewSet(
         renderer = self._lean_renderer(request)
         pk = kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
         if renderer is None or not LEAN_PK.fullmatch(str(pk)):
-            return super().retrieve(request, *args, **kwargs)
+            instance = self.get_object()
+            response = Response(self.get_serializer(instance).data)
+            response["ETag"] = preconditions.etag(request, response.data, instance.version)
+            return response
         reports = reading.read_reports(
             [int(pk)], request, scope=self.get_queryset(), agent=is_agent(request.user)
         )
         if not reports:
             raise Http404
-        return self._lean_response(renderer, reports[0], reports)
+        report = reports[0]
+        response = self._lean_response(renderer, report, reports)
+        response["ETag"] = preconditions.etag(request, report, reports.versions[report["id"]])
+        return response
+
+    def update(self, request, *args, **kwargs):
+        """PUT and PATCH, with `If-Match` checked in their transaction (see
+        `api/preconditions.py`); the answer carries the report's new ETag."""
+        with transaction.atomic():
+            self.check_if_match(request)
+            response = super().update(request, *args, **kwargs)
+            self.add_etag(request, response)
+        return response
+
+    def check_if_match(self, request) -> None:
+        """`If-Match` against the ETag of the report of this URL, under its row lock."""
+        pk = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
+        if not LEAN_PK.fullmatch(str(pk)):
+            return  # not a report's id: the write answers its 404
+        preconditions.check(request, int(pk), lambda: self.get_serializer(self.get_object()).data)
+
+    @staticmethod
+    def add_etag(request, response) -> None:
+        data = getattr(response, "data", None)
+        if response.status_code == 200 and isinstance(data, dict) and "id" in data:
+            version = preconditions.version_of(data["id"])
+            if version is not None:
+                response["ETag"] = preconditions.etag(request, data, version)
 
     def _lean_renderer(self, request):
         renderer = getattr(request, "accepted_renderer", None)
