@@ -8,7 +8,7 @@ BENCH_VENV := .venv-bench
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # make serve listens on every interface, as production servers behind a proxy do.
-SERVE_HOST ?= 0.0.0.0
+SERVE_HOST ?= 127.0.0.1
 export WEB_CONCURRENCY ?= 2
 
 .PHONY: run serve test test-postgres bench lint format schema clean help

@@ -2,7 +2,10 @@
 # The production server, as `make serve` runs it (after check --deploy, migrate and
 # collectstatic), and as the benchmarks and the live-server tests start it.
 #
-#   HOST (127.0.0.1)  PORT (8000)  WEB_CONCURRENCY (2 worker processes)
+#   HOST (127.0.0.1: loopback, behind a proxy; 0.0.0.0 to face the network)
+#   PORT (8000)  WEB_CONCURRENCY (2 worker processes)
+#   FORWARDED_ALLOW_IPS (127.0.0.1,::1): whose X-Forwarded-* headers are believed
+#                     (gunicorn's own setting, and the app's: signalements_project/proxies.py)
 #   SERVER            granian (default: keep-alive, its own static-file route for photos)
 #                     or gunicorn (sync workers; GUNICORN_TIMEOUT, 300 s)
 #   ACCESS_LOG        1 (default) or 0
@@ -49,7 +52,7 @@ gunicorn)
     # gunicorn has no static route: Django serves the photos (SERVE_MEDIA).
     export SERVE_MEDIA=$serve_media
     args=(--bind "$host:$port" --workers "$workers" --timeout "${GUNICORN_TIMEOUT:-300}"
-        --forwarded-allow-ips '*')
+        --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1,::1}")
     if [ "$access_log" = 1 ]; then args+=(--access-logfile -); fi
     exec gunicorn "${args[@]}" "${app%%:*}"
     ;;

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 STRING_MAX_LENGTH = 500
 TEXT_MAX_LENGTH = 4000
@@ -118,6 +119,10 @@ def clean_value(field, value):
     raise ValidationError(_("Unknown datatype."), code="invalid")
 
 
+# Unknown keys named one by one in an error, at most; beyond, one error for them all.
+UNKNOWN_KEYS_NAMED = 10
+
+
 def check_extra(fields, extra) -> tuple[dict, dict[str | None, ValidationError]]:
     """Check `extra` against a category's extra fields (any iterable of objects with
     code, datatype, required and choices). Returns the cleaned object and the problems
@@ -125,6 +130,15 @@ def check_extra(fields, extra) -> tuple[dict, dict[str | None, ValidationError]]
     if not isinstance(extra, dict):
         return {}, {None: ValidationError(_("Expected an object."), code="invalid")}
     fields = {field.code: field for field in fields}
+    if len(extra.keys() - fields.keys()) > UNKNOWN_KEYS_NAMED:
+        # One error, not one per key: a client sending thousands of keys gets a short
+        # answer, quickly.
+        message = ngettext(
+            "Too many answers: this category has %(count)d extra field.",
+            "Too many answers: this category has %(count)d extra fields.",
+            len(fields),
+        ) % {"count": len(fields)}
+        return {}, {None: ValidationError(message, code="too_many_keys")}
     cleaned, errors = {}, {}
     for code in extra.keys() - fields.keys():
         errors[code] = ValidationError(_("Unknown field for this category."), code="unknown_field")

@@ -43,6 +43,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.datastructures import MultiValueDict
 from rest_framework import exceptions, status
+from rest_framework.settings import api_settings
 
 from .models import IdempotencyKey
 
@@ -104,7 +105,20 @@ def scope_of(request) -> str:
         return f"{auth._meta.label_lower}:{auth.pk}"
     token = reporter_tokens.presented(request)
     token_digest = reporter_tokens.digest(token) if token else ""
-    return f"anonymous:{request.META.get('REMOTE_ADDR', '')}:{token_digest}"
+    return f"anonymous:{client_address(request)}:{token_digest}"
+
+
+def client_address(request) -> str:
+    """The client's address as the throttles count it: the connection's, or behind our
+    proxy (`NUM_PROXIES`; others' forwarded headers are dropped by
+    `signalements_project/proxies.py`) the one it forwards."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    proxies = api_settings.NUM_PROXIES
+    if not forwarded or not proxies:
+        return remote
+    addresses = [address.strip() for address in forwarded.split(",")]
+    return addresses[-min(proxies, len(addresses))]
 
 
 def fingerprint(request) -> str:

@@ -95,6 +95,27 @@ class SafeSlugRelatedField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+# Keys of a report's `extra` object, at most, whatever the category (which has fewer
+# fields: more keys than it has fields are refused as one error, see `extra.py`).
+EXTRA_MAX_KEYS = 100
+
+
+class BoundedDictField(serializers.DictField):
+    """A JSON object of at most `max_keys` keys, refused before its values are looked at
+    (a body of 200,000 keys is one error, answered in milliseconds)."""
+
+    default_error_messages = {"max_keys": "Ensure this object has no more than {max_keys} keys."}
+
+    def __init__(self, *, max_keys: int, **kwargs):
+        self.max_keys = max_keys
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and len(data) > self.max_keys:
+            self.fail("max_keys", max_keys=self.max_keys)
+        return super().to_internal_value(data)
+
+
 class CachedFieldsMixin:
     """A ModelSerializer builds its fields from the model on every instantiation (every
     request): the introspection is done once per class here, and each instance gets new
@@ -169,7 +190,8 @@ class SignalementWriteSerializer(ValidatedModelSerializer):
         allow_null=True,
         help_text="Code of an active category, e.g. `eclairage-public`.",
     )
-    extra = serializers.DictField(
+    extra = BoundedDictField(
+        max_keys=EXTRA_MAX_KEYS,
         required=False,
         help_text="Answers to the category's extra fields (see `/api/categories/{code}/`), "
         "by field code. Checked against the category: required fields, types, choices; "
@@ -218,7 +240,7 @@ class SignalementWriteSerializer(ValidatedModelSerializer):
         if not errors:
             return cleaned, None
         if None in errors:
-            return cleaned, errors[None].messages
+            return cleaned, [ErrorDetail(m, errors[None].code) for m in errors[None].messages]
         return cleaned, {
             code: [ErrorDetail(message, error.code) for message in error.messages]
             for code, error in errors.items()

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers from anyone but our proxy are dropped (proxies.py).
+    "signalements_project.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # ETag (MD5 of the exact bytes) on GET responses, and 304 for a matching
@@ -161,6 +163,15 @@ STORAGES = {
 }
 
 # --- Security (production) ------------------------------------------------------------
+# The history's "Revert" would put a report back to any earlier state, past the
+# workflow (a resolved report back to `new`, which re-enables its anonymous reporter's
+# token): off. Changes go through the form and the workflow's actions.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+# A reverse proxy in front (nginx, a load balancer): its forwarded headers are believed,
+# when they come from FORWARDED_ALLOW_IPS; without it, nobody's are (proxies.py). On by
+# itself when NUM_PROXIES is set, as deployments configured before it were.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=env.int("NUM_PROXIES", default=0) > 0)
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https")
     if env.bool("SECURE_PROXY_SSL_HEADER", default=False)
@@ -192,7 +203,8 @@ REST_FRAMEWORK = {
     # Token first: an unauthenticated request gets `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        # HTTP Basic, failed attempts limited per address and username.
+        "signalements.api.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -212,6 +224,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         # Anonymous creates per client IP; an empty value disables the limit.
         "anon_create": env.str("THROTTLE_ANON_CREATE", default="100/hour") or None,
+        # Anonymous statistics and searches per client IP (costly reads).
+        "anon_expensive_read": env.str("THROTTLE_ANON_EXPENSIVE_READ", default="120/minute")
+        or None,
         # Writes per logged-in user, and login attempts per IP.
         "user_write": env.str("THROTTLE_USER_WRITE", default="1000/hour") or None,
         "login": env.str("THROTTLE_LOGIN", default="10/minute") or None,
@@ -219,8 +234,9 @@ REST_FRAMEWORK = {
         "open311_create": env.str("THROTTLE_OPEN311_CREATE", default="1000/hour") or None,
     },
     # Number of reverse proxies in front of the app, so that throttling sees the
-    # client's address in X-Forwarded-For rather than the proxy's.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
+    # client's address in X-Forwarded-For rather than the proxy's; 0 without a proxy:
+    # the address of the connection, whatever the client claims.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=1 if BEHIND_PROXY else 0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
@@ -300,7 +316,7 @@ SIGNALEMENT_RETENTION_STATUSES = env.list("RETENTION_STATUSES", default=["resolv
 # (width × height: larger images, decompression bombs among them, are refused).
 SIGNALEMENT_MAX_ATTACHMENTS = env.int("ATTACHMENTS_MAX_PER_REPORT", default=5)
 SIGNALEMENT_ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
-SIGNALEMENT_ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=50_000_000)
+SIGNALEMENT_ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=24_000_000)
 # The secret an anonymous reporter gets with their new report, to add photos to it (and
 # edit it) while it is `new`: valid this long.
 SIGNALEMENT_REPORTER_TOKEN_TTL = timedelta(hours=env.int("REPORTER_TOKEN_TTL_HOURS", default=24))

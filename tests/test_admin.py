@@ -6,7 +6,7 @@ from django.urls import reverse
 from signalements.models import Signalement
 
 from . import images
-from .factories import CategoryFactory, SignalementFactory
+from .factories import CategoryFactory, SignalementFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -124,9 +124,9 @@ def test_the_change_form_refuses_to_save_over_a_newer_version(admin_client):
     report.refresh_from_db()
     assert (report.title, report.priority) == ("Changé par quelqu'un d'autre", "normal")
     # Opened again, it saves.
-    form["loaded_version"] = admin_client.get(url).context["adminform"].form[
-        "loaded_version"
-    ].value()
+    form["loaded_version"] = (
+        admin_client.get(url).context["adminform"].form["loaded_version"].value()
+    )
     assert admin_client.post(url, form).status_code == 302
     report.refresh_from_db()
     assert report.title == "Mon titre"
@@ -360,3 +360,66 @@ def test_the_admin_keeps_the_photo_limit(admin_client, settings):
     assert response.status_code == 200
     assert "at most 1 photos" in str(response.context["adminform"].form.errors["add_photos"])
     assert not report.attachments.exists()
+
+
+def test_an_agent_cannot_set_who_filed_a_report(client, agent_user):
+    """Found by a security audit: an agent set a hidden report's `reporter`, then that
+    user read its contact data through the API."""
+    accomplice = UserFactory()
+    report = SignalementFactory(is_public=False, contact_email="lea@example.org")
+    client.force_login(agent_user)
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+    page = client.get(url)
+    assert "reporter" not in page.context["adminform"].form.fields
+    response = client.post(
+        url,
+        {
+            "title": "",
+            "description": report.description,
+            "date_0": report.date.strftime("%Y-%m-%d"),
+            "date_1": "08:00:00",
+            "priority": "normal",
+            "latitude": "",
+            "longitude": "",
+            "reporter": accomplice.pk,
+            "contact_email": "lea@example.org",
+            **NO_INLINES,
+        },
+    )
+    assert response.status_code == 302
+    report.refresh_from_db()
+    assert report.reporter_id is None
+
+
+def test_the_history_cannot_revert_a_report_past_the_workflow(admin_client):
+    """Found by a security audit: "Revert" put a resolved report back to `new`, which
+    re-enabled its anonymous reporter's token."""
+    from django.conf import settings
+
+    report = SignalementFactory(status="new")
+    report.status = "acknowledged"
+    report.save()
+    first = report.history.earliest()
+    url = reverse(
+        "admin:signalements_signalement_simple_history",
+        args=[report.pk, first.history_id],
+    )
+    assert settings.SIMPLE_HISTORY_REVERT_DISABLED
+    response = admin_client.post(
+        url,
+        {
+            "title": "",
+            "description": report.description,
+            "date_0": report.date.strftime("%Y-%m-%d"),
+            "date_1": "08:00:00",
+            "priority": "normal",
+            "latitude": "",
+            "longitude": "",
+            **NO_INLINES,
+        },
+    )
+    assert response.status_code == 403
+    report.refresh_from_db()
+    assert report.status == "acknowledged"
+    # The past version is still shown.
+    assert admin_client.get(url).status_code == 200

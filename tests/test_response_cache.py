@@ -235,6 +235,8 @@ def test_languages_are_kept_apart(front):
 
 def test_hosts_and_schemes_are_kept_apart(front, settings):
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.BEHIND_PROXY = True  # the requests come from the proxy (proxies.py)
+    settings.FORWARDED_ALLOW_IPS = ["*"]
     report = SignalementFactory()
     _add_photo(report)
     path = f"{LIST}{report.pk}/"

@@ -3,6 +3,7 @@ search by reference, bulk workflow actions, CSV export) and the report's page (i
 photos, comments and duplicates inline: `inlines.py`; photos added through `forms.py`)."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils.text import Truncator, format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -105,6 +106,25 @@ class SignalementAdmin(SimpleHistoryAdmin):
         "updated_at",
         "resolved_at",
     ]
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """A past version is shown, not restored: "Revert" would put a report back to any
+        earlier state, past the workflow (a resolved report back to `new`, which
+        re-enables its anonymous reporter's token: a security audit's finding).
+        simple-history's SIMPLE_HISTORY_REVERT_DISABLED only hides the button."""
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        """Who filed a report is fixed for agents: setting it would let that user read
+        the report's contact data through the API (a security audit's finding).
+        Superusers may still correct it."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields.append("reporter")
+        return fields
+
     fieldsets = [
         (
             None,

@@ -16,10 +16,22 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+# Errors in one answer, at most: a client that sends thousands of wrong values gets the
+# first ones (enough to fix and send again), not megabytes of them.
+MAX_ERRORS = 100
+
+
 class ExceptionHandler(StandardizedExceptionHandler):
     """drf-standardized-errors' handler, with Django's refusals of a request body (too
     large, too many fields or files: SuspiciousOperation) as the 400 they are, where
-    they would otherwise be an unhandled exception, a 500."""
+    they would otherwise be an unhandled exception, a 500; and at most MAX_ERRORS
+    errors in an answer."""
+
+    def format_exception(self, exc):
+        data = super().format_exception(exc)
+        if len(data.get("errors", ())) > MAX_ERRORS:
+            data["errors"] = data["errors"][:MAX_ERRORS]
+        return data
 
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, RequestDataTooBig):

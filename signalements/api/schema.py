@@ -360,6 +360,7 @@ signalements = documented(
     validation_errors=[
         (["future_date"], "date", {"actions": WRITE_ACTIONS}),
         (["near_required"], "radius", {"actions": ["list", "stats"]}),
+        (["max_words"], "search", {"actions": ["list", "stats"]}),
         (
             [
                 "unknown_field",
@@ -372,6 +373,7 @@ signalements = documented(
             "extra.KEY",
             {"actions": WRITE_ACTIONS},
         ),
+        (["invalid", "too_many_keys"], "extra", {"actions": WRITE_ACTIONS}),
         (["incomplete_location"], "latitude", {"actions": WRITE_ACTIONS}),
         (["incomplete_location"], "longitude", {"actions": WRITE_ACTIONS}),
         *PAGINATION_ERRORS,
@@ -428,7 +430,10 @@ signalements_export = documented(
         ),
     },
     # By method: drf-standardized-errors only knows the router's actions by name.
-    validation_errors=[(["near_required"], "radius", {"methods": ["get"]})],
+    validation_errors=[
+        (["near_required"], "radius", {"methods": ["get"]}),
+        (["max_words"], "search", {"methods": ["get"]}),
+    ],
 )
 
 categories = documented(

@@ -2,6 +2,8 @@
 value disables one). Counters live in Django's cache (`CACHE_URL`): a shared cache makes
 the limits hold across worker processes and machines."""
 
+import hashlib
+
 from rest_framework import permissions
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
@@ -24,6 +26,21 @@ class AnonymousCreateThrottle(SettingsRateMixin, AnonRateThrottle):
         return super().allow_request(request, view)
 
 
+class AnonymousExpensiveReadThrottle(SettingsRateMixin, AnonRateThrottle):
+    """How many costly reads one anonymous client (by IP address) may make: statistics,
+    and searches in the text of every report. (Repeated anonymous reads of the list and
+    of a report are answered from memory before they get here.)"""
+
+    scope = "anon_expensive_read"
+
+    def allow_request(self, request, view):
+        if request.user.is_authenticated or request.method not in permissions.SAFE_METHODS:
+            return True
+        if getattr(view, "action", None) != "stats" and "search" not in request.query_params:
+            return True
+        return super().allow_request(request, view)
+
+
 class UserWriteThrottle(SettingsRateMixin, UserRateThrottle):
     """How many writes (POST, PUT, PATCH, DELETE) one logged-in user may make."""
 
@@ -42,3 +59,41 @@ class LoginThrottle(SettingsRateMixin, SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class FailedAuthenticationThrottle(SettingsRateMixin, SimpleRateThrottle):
+    """Failed password checks (HTTP Basic), per client address and per username, at the
+    login rate: past it, no more password is checked until the window moves on."""
+
+    scope = "login"
+
+    def keys(self, request, username: str) -> list[str]:
+        return [
+            self.cache_format % {"scope": "auth_failed_ip", "ident": self.get_ident(request)},
+            self.cache_format
+            % {
+                "scope": "auth_failed_user",
+                # Hashed: a username may hold any character, a cache key may not.
+                "ident": hashlib.sha256(username.casefold().encode()).hexdigest(),
+            },
+        ]
+
+    def wait_before_trying(self, request, username: str) -> float | None:
+        """Seconds to wait when the limit is reached, else None."""
+        if self.rate is None:
+            return None
+        now = self.timer()
+        waits = []
+        for key in self.keys(request, username):
+            history = [moment for moment in self.cache.get(key, []) if moment > now - self.duration]
+            if len(history) >= self.num_requests:
+                waits.append(self.duration - (now - history[-1]))
+        return max(waits) if waits else None
+
+    def failed(self, request, username: str) -> None:
+        if self.rate is None:
+            return
+        now = self.timer()
+        for key in self.keys(request, username):
+            history = [moment for moment in self.cache.get(key, []) if moment > now - self.duration]
+            self.cache.set(key, [now, *history][: self.num_requests], self.duration)

@@ -30,7 +30,11 @@ from ..serializers import (
     SignalementSerializer,
     SimilarSignalementSerializer,
 )
-from ..throttling import AnonymousCreateThrottle, UserWriteThrottle
+from ..throttling import (
+    AnonymousCreateThrottle,
+    AnonymousExpensiveReadThrottle,
+    UserWriteThrottle,
+)
 from .attachments import AttachmentActions
 from .comments import CommentActions
 from .history import HistoryActions
@@ -58,7 +62,7 @@ class SignalementViewSet(
     serializer_class = SignalementSerializer
     filterset_class = SignalementFilter
     permission_classes = [SignalementPermission]
-    throttle_classes = [AnonymousCreateThrottle, UserWriteThrottle]
+    throttle_classes = [AnonymousCreateThrottle, AnonymousExpensiveReadThrottle, UserWriteThrottle]
     content_negotiation_class = FormatOverrideNegotiation
     # The writes that take an `If-Match` (api/preconditions.py).
     if_match_actions = ("update", "partial_update", "transition")

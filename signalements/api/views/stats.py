@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from signalements import reporter_tokens, stats
 
-from ..filters import SignalementStatsFilter
+from ..filters import SignalementStatsFilter, search_words
 from ..serializers import SignalementStatsSerializer
 
 
@@ -27,7 +27,7 @@ class StatsActions:
     )
     def stats(self, request):
         queryset = self.filter_queryset(self.get_queryset())  # a bad filter is a 400 here
-        key = public_cache_key(request)
+        key = public_cache_key(request, self.filterset_class, self.get_queryset())
         figures = cache.get(key) if key else None
         if figures is None:
             figures = SignalementStatsSerializer(stats.compute(queryset)).data
@@ -36,16 +36,31 @@ class StatsActions:
         return Response(figures)
 
 
-def public_cache_key(request) -> str | None:
-    """The cache key of an anonymous caller's figures for these parameters, or None
-    when they are not cached: for agents and logged-in reporters (fresh figures; a
-    reporter's include their own hidden reports) or when `STATS_CACHE_SECONDS` is 0.
-    Anonymous callers all see the same public reports, so they share the figures for a
-    while: a public dashboard costs one computation per period, not one per viewer."""
+def public_cache_key(request, filterset_class, queryset) -> str | None:
+    """The cache key of an anonymous caller's figures for these filters, or None when
+    they are not cached: for agents, logged-in reporters and the holder of a valid
+    reporter token (their figures include their own hidden reports), or when
+    `STATS_CACHE_SECONDS` is 0. Anonymous callers all see the same public reports, so
+    they share the figures for a while: a public dashboard costs one computation per
+    period, not one per viewer. The key holds the filters' values as the filters read
+    them (another parameter, another spelling of the same search, another order of a
+    list: the same figures, the same key)."""
     if not settings.SIGNALEMENT_STATS_CACHE_SECONDS:
         return None
-    if request.user.is_authenticated or reporter_tokens.presented(request) is not None:
+    if request.user.is_authenticated or reporter_tokens.signalement_id(request) is not None:
         return None
-    params = sorted((name, sorted(values)) for name, values in request.query_params.lists())
-    digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()
+    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    if not filterset.is_valid():
+        return None
+    given = set(request.query_params)
+    values = {}
+    for name, value in filterset.form.cleaned_data.items():
+        if name not in given or value in (None, "", [], ()):
+            continue
+        if name == "search":
+            value = sorted(word.casefold() for word in search_words(value))
+        elif isinstance(value, list | tuple | set | frozenset) and name != "near":
+            value = sorted(map(str, value))
+        values[name] = value
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
     return f"signalements:stats:public:{digest}"
