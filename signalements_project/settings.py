@@ -100,6 +100,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
         **DATABASES["default"].get("OPTIONS", {}),
     }
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A database that does not answer: give up connecting after this long (a 503, see
+    # signalements/availability.py) rather than hang the request.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 # Connections are kept for CONN_MAX_AGE seconds, and checked before reuse. On SQLite too:
 # opening one (Django registers its SQL functions on each) cost more than the rest of a
 # report's read (measured: a cold detail 910 -> 3,100 req/s, a list page 475 -> 880).

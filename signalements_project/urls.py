@@ -14,7 +14,11 @@ from django.views.static import serve
 from signalements.api import errors as api_errors
 from signalements.open311 import errors as open311_errors
 
+from . import health
+
 urlpatterns = [
+    path("healthz", health.alive, name="healthz"),
+    path("readyz", health.ready, name="readyz"),
     path("api/", include("signalements.api.urls")),
     path("open311/v2/", include("signalements.open311.urls")),
     path("admin/", admin.site.urls),
@@ -50,6 +54,8 @@ def _is_open311(request) -> bool:
 def bad_request(request, exception):
     if _is_open311(request):
         return open311_errors.bad_request(request, exception)
+    if _is_api(request):
+        return api_errors.bad_request(request, exception)
     return defaults.bad_request(request, exception)
 
 

@@ -70,6 +70,7 @@ def server_environment(database_url: str, **overrides: str) -> dict:
         "THROTTLE_ANON_CREATE": "",
         "THROTTLE_USER_WRITE": "",
         "THROTTLE_LOGIN": "",
+        "THROTTLE_ANON_EXPENSIVE_READ": "",
         "LOG_LEVEL": "WARNING",
         "ACCESS_LOG": "0",
         "PYTHONWARNINGS": "ignore",

@@ -4,10 +4,14 @@
 middleware: `not_found` and `server_error`, which the project's URL configuration calls
 for paths under /api/)."""
 
+import sys
+
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import JsonResponse
 from drf_standardized_errors.handler import ExceptionHandler as StandardizedExceptionHandler
 from rest_framework import exceptions, status
+
+from signalements import availability
 
 
 class Conflict(exceptions.APIException):
@@ -34,6 +38,8 @@ class ExceptionHandler(StandardizedExceptionHandler):
         return data
 
     def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if availability.is_unavailability(exc):
+            return availability.DatabaseUnavailable()
         if isinstance(exc, RequestDataTooBig):
             return exceptions.ParseError("The request is too large.")
         if isinstance(exc, SuspiciousOperation):
@@ -50,5 +56,21 @@ def not_found(request, exception=None) -> JsonResponse:
 
 
 def server_error(request) -> JsonResponse:
+    if availability.is_unavailability(sys.exc_info()[1]):  # outside the views
+        return service_unavailable(request)
     body = _error_body("server_error", "error", "A server error occurred.")
     return JsonResponse(body, status=500)
+
+
+def service_unavailable(request) -> JsonResponse:
+    unavailable = availability.DatabaseUnavailable
+    body = _error_body("server_error", unavailable.default_code, str(unavailable.default_detail))
+    response = JsonResponse(body, status=503)
+    response["Retry-After"] = str(unavailable.wait)
+    return response
+
+
+def bad_request(request, exception=None) -> JsonResponse:
+    """A request Django refuses before any view: a Host not in ALLOWED_HOSTS, a
+    malformed header."""
+    return JsonResponse(_error_body("client_error", "bad_request", "Bad request."), status=400)

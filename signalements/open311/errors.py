@@ -4,6 +4,7 @@ in XML. `code` is the HTTP status; each description starts with the parameter at
 when there is one. Every error under /open311/ has this shape: the views' (through
 `exception_handler`) and Django's own 404, 400 and 500 (through `error_response`)."""
 
+import sys
 from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -11,6 +12,8 @@ from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+
+from signalements import availability
 
 from .renderers import FORMATS, format_of, to_xml
 
@@ -39,6 +42,8 @@ def error_list(code: int, detail) -> list[dict]:
 def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, exceptions.APIException):
         return exc
+    if availability.is_unavailability(exc):
+        return availability.DatabaseUnavailable()
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, PermissionDenied):
@@ -86,4 +91,9 @@ def bad_request(request, exception=None) -> HttpResponse:
 
 
 def server_error(request) -> HttpResponse:
+    if availability.is_unavailability(sys.exc_info()[1]):  # outside the views
+        unavailable = availability.DatabaseUnavailable
+        response = error_response(request, unavailable.status_code, str(unavailable.default_detail))
+        response["Retry-After"] = str(unavailable.wait)
+        return response
     return error_response(request, status.HTTP_500_INTERNAL_SERVER_ERROR, "Server error.")
