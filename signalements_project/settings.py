@@ -47,7 +47,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: forwarded headers from anyone but our proxy are dropped (proxies.py).
+    # A URL over MAX_URL_LENGTH is a 414 before anything parses it (limits.py).
+    "signalements_project.limits.UrlLengthMiddleware",
+    # Forwarded headers from anyone but our proxy are dropped (proxies.py).
     "signalements_project.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -170,6 +172,8 @@ STORAGES = {
 }
 
 # --- Security (production) ------------------------------------------------------------
+# Longest URL served (path and query string); longer is a 414 (limits.py).
+MAX_URL_LENGTH = env.int("MAX_URL_LENGTH", default=8192)
 # The history's "Revert" would put a report back to any earlier state, past the
 # workflow (a resolved report back to `new`, which re-enables its anonymous reporter's
 # token): off. Changes go through the form and the workflow's actions.
@@ -218,7 +222,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["signalements.api.throttling.UserWriteThrottle"],
     # The API speaks JSON: one request content type per operation, so generated
     # clients get one body parameter (openapi-python-client issue #1451).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["signalements.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -672,7 +672,7 @@ def test_more_files_than_django_accepts_is_a_400(agent_client):
     assert not signalement.attachments.exists()
 
 
-def test_a_body_larger_than_django_accepts_is_a_400(agent_client, settings):
+def test_a_body_larger_than_django_accepts_is_a_413(agent_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # for the non-file fields of a form
     signalement = SignalementFactory()
     response = agent_client.post(
@@ -680,8 +680,8 @@ def test_a_body_larger_than_django_accepts_is_a_400(agent_client, settings):
         {"note": "x" * 5000, "photos": [_file("a.jpg", images.jpeg_with_gps())]},
         format="multipart",
     )
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["code"] == "parse_error"
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["code"] == "request_too_large"
 
 
 @pytest.mark.parametrize(

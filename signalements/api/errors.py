@@ -25,6 +25,12 @@ class Conflict(exceptions.APIException):
 MAX_ERRORS = 100
 
 
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
 class ExceptionHandler(StandardizedExceptionHandler):
     """drf-standardized-errors' handler, with Django's refusals of a request body (too
     large, too many fields or files: SuspiciousOperation) as the 400 they are, where
@@ -41,7 +47,7 @@ class ExceptionHandler(StandardizedExceptionHandler):
         if availability.is_unavailability(exc):
             return availability.DatabaseUnavailable()
         if isinstance(exc, RequestDataTooBig):
-            return exceptions.ParseError("The request is too large.")
+            return RequestTooLarge()
         if isinstance(exc, SuspiciousOperation):
             return exceptions.ParseError(f"The request is malformed: {exc}")
         return super().convert_known_exceptions(exc)

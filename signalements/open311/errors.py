@@ -49,7 +49,9 @@ def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, PermissionDenied):
         return exceptions.PermissionDenied()
     if isinstance(exc, RequestDataTooBig):
-        return exceptions.ParseError("The request is too large.")
+        too_large = exceptions.APIException("The request body is too large.")
+        too_large.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        return too_large
     if isinstance(exc, SuspiciousOperation):  # e.g. too many fields
         return exceptions.ParseError("The request is malformed.")
     return None

@@ -13,10 +13,11 @@ from signalements.roles import role_of
 from .. import schema
 from ..serializers import ErasedContactDataSerializer, MeSerializer, TokenRequestSerializer
 from ..throttling import LoginThrottle
+from .base import MethodFirst
 
 
 @schema.auth_token
-class AuthTokenView(APIView):
+class AuthTokenView(MethodFirst, APIView):
     """API tokens: exchange a username and password for a token; revoke it."""
 
     permission_classes = [AllowAny]
@@ -44,7 +45,7 @@ class AuthTokenView(APIView):
 
 
 @schema.me
-class MeView(APIView):
+class MeView(MethodFirst, APIView):
     """Who the credentials belong to, and their role."""
 
     permission_classes = [IsAuthenticated]
@@ -64,7 +65,7 @@ class MeView(APIView):
 
 
 @schema.erase_contact_data
-class EraseContactDataView(APIView):
+class EraseContactDataView(MethodFirst, APIView):
     """The caller's right to erasure of the contact data given with their reports."""
 
     permission_classes = [IsAuthenticated]

@@ -12,10 +12,11 @@ from ..errors import Conflict
 from ..filters import CategoryFilter
 from ..permissions import IsAdminOrReadOnly
 from ..serializers import CategorySerializer
+from .base import MethodFirst
 
 
 @schema.categories
-class CategoryViewSet(viewsets.ModelViewSet):
+class CategoryViewSet(MethodFirst, viewsets.ModelViewSet):
     """Kinds of problems; a report names its category by `code`."""
 
     queryset = Category.objects.prefetch_related("extra_fields")

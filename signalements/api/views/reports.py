@@ -36,6 +36,7 @@ from ..throttling import (
     UserWriteThrottle,
 )
 from .attachments import AttachmentActions
+from .base import MethodFirst
 from .comments import CommentActions
 from .history import HistoryActions
 from .stats import StatsActions
@@ -47,6 +48,7 @@ LEAN_PK = re.compile(r"[0-9]{1,18}")
 
 @schema.signalements
 class SignalementViewSet(
+    MethodFirst,
     AttachmentActions,
     CommentActions,
     HistoryActions,

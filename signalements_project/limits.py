@@ -1,0 +1,31 @@
+"""A URL longer than MAX_URL_LENGTH (8,192 characters, path and query string) is a 414,
+in the error shape of the door it was sent to, before anything parses it. (The server
+itself, granian, answers a 414 without a body beyond about 64 KB: those never get
+here.)"""
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+
+from signalements.open311 import errors as open311_errors
+
+STATUS = 414
+DETAIL = "The URL is too long (at most {limit} characters, with its query string)."
+
+
+class UrlLengthMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.MAX_URL_LENGTH
+        length = len(request.META.get("PATH_INFO", "")) + len(request.META.get("QUERY_STRING", ""))
+        if length <= limit:
+            return self.get_response(request)
+        detail = DETAIL.format(limit=limit)
+        path = request.META.get("PATH_INFO", "")
+        if path.startswith("/open311/"):
+            return open311_errors.error_response(request, STATUS, detail)
+        if path.startswith("/api/"):
+            error = {"code": "uri_too_long", "detail": detail, "attr": None}
+            return JsonResponse({"type": "client_error", "errors": [error]}, status=STATUS)
+        return HttpResponse(detail, status=STATUS, content_type="text/plain; charset=utf-8")
