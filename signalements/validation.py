@@ -87,6 +87,13 @@ class SafeSlugRelatedField(serializers.SlugRelatedField):
         self.pattern = pattern
         super().__init__(**kwargs)
 
+    def run_validation(self, data=serializers.empty):
+        # DRF reads "" as null for a relation; the schema says a code is not empty (and
+        # null is how to say "none").
+        if data == "":
+            self.fail("invalid")
+        return super().run_validation(data)
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")

@@ -303,6 +303,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "signalements.api.schema.error_attr_patterns",
+        "signalements.api.schema.empty_filter_values",
+        "signalements.api.schema.strings_without_nul",
     ],
 }
 

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from contextlib import contextmanager
@@ -100,12 +101,15 @@ class LiveServer:
             WEB_CONCURRENCY=str(workers),
             **overrides,
         )
+        # The server's log goes to a file: a pipe nobody reads fills up (64 KB of 4xx
+        # warnings under a fuzzer) and then blocks the server.
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             ["scripts/serve.sh"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             start_new_session=True,
         )
         self.wait_until_ready()
@@ -114,7 +118,7 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.process.stderr.read().decode()}")
+                raise RuntimeError(f"the server exited: {self.log_text()}")
             try:
                 status, _, _ = self.request("GET", "/api/")
                 if status == 200:
@@ -124,6 +128,11 @@ class LiveServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("the server did not answer")
+
+    def log_text(self) -> str:
+        """What the server wrote on its standard error so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

@@ -83,7 +83,7 @@ def test_writers_and_readers_at_once_get_no_5xx_and_every_201_is_a_row(kind, tmp
             for thread in threads:
                 thread.join()
             server.stop()
-        log = server.process.stderr.read().decode(errors="replace")
+        log = server.log_text()
         stored = stored_reports(database_url)
     print(f"{kind}: {dict(statuses)} in {LOAD_SECONDS:g} s; {len(stored)} rows")
     assert [key for key in statuses if key[1] >= 500] == [], statuses

@@ -58,7 +58,7 @@ class SlugListField(forms.Field):
     default_error_messages = {"invalid_code": "%(code)r is not a valid code."}
 
     def to_python(self, value):
-        codes = [code.strip() for code in value or [] if code.strip()]
+        codes = [code.strip(" \t") for code in value or [] if code.strip(" \t")]
         for code in codes:
             if not slug_re.fullmatch(code):
                 raise forms.ValidationError(
@@ -69,7 +69,16 @@ class SlugListField(forms.Field):
         return codes
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
+@extend_schema_field(
+    {
+        "type": "array",
+        # Each value: codes separated by commas, spaces and tabs around them ignored.
+        "items": {
+            "type": "string",
+            "pattern": r"^[ \t]*([-a-zA-Z0-9_]+[ \t]*)?(,[ \t]*([-a-zA-Z0-9_]+[ \t]*)?)*$",
+        },
+    }
+)
 class SlugListFilter(django_filters.Filter):
     field_class = SlugListField
 
@@ -223,6 +232,13 @@ class SignalementOrderingFilter(django_filters.OrderingFilter):
         return qs.order_by(*ordering)
 
 
+@extend_schema_field(
+    {"type": "number", "minimum": 0, "maximum": settings.SIGNALEMENT_NEAR_MAX_RADIUS_M}
+)
+class RadiusFilter(django_filters.NumberFilter):
+    """Metres: the schema states the bounds the filter enforces."""
+
+
 class SignalementFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Status.choices,
@@ -251,7 +267,7 @@ class SignalementFilter(django_filters.FilterSet):
         help_text="Bounding box `min_lon,min_lat,max_lon,max_lat` (WGS84 degrees)."
     )
     near = NearFilter(help_text="Point `lat,lon` (WGS84 degrees): reports within `radius`.")
-    radius = django_filters.NumberFilter(
+    radius = RadiusFilter(
         method="filter_radius",
         min_value=0,
         max_value=settings.SIGNALEMENT_NEAR_MAX_RADIUS_M,
@@ -295,8 +311,28 @@ class SignalementFilter(django_filters.FilterSet):
         return queryset
 
 
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (any case), as the schema says (a boolean); anything else is a
+    400 naming the parameter (django-filter's default reads `null`, `unknown`, `2`... as
+    "no filter", which no client could tell from the schema)."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        lowered = str(value).lower()
+        if lowered not in ("true", "false"):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return lowered == "true"
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class CategoryFilter(django_filters.FilterSet):
-    is_active = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
     group = django_filters.CharFilter(max_length=120)
 
     class Meta:

@@ -24,6 +24,15 @@ class PageNumberPagination(pagination.PageNumberPagination):
         parameters.is_valid(raise_exception=True)
         return super().paginate_queryset(queryset, request, view)
 
+    def get_schema_operation_parameters(self, view):
+        """DRF's parameters, with the bounds enforced above (the schema tells the truth:
+        `page=0` is refused)."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] in (self.page_query_param, self.page_size_query_param):
+                parameter["schema"]["minimum"] = 1
+        return parameters
+
     def get_page_size(self, request):
         requested = request.query_params.get(self.page_size_query_param)
         if requested is None:

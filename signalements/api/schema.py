@@ -155,6 +155,62 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         return responses
 
 
+# Query parameters that are not filters: an empty value is not "no filter" for them.
+NOT_FILTERS = {"page", "page_size"}
+
+
+def empty_filter_values(result, generator, request, public):
+    """A filter sent empty (`?status=&category=`, as a form sends it) filters nothing:
+    the schema says so (`allowEmptyValue`), so that clients and fuzzers know an empty
+    value is accepted."""
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method != "get":
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and parameter["name"] not in NOT_FILTERS:
+                    parameter["allowEmptyValue"] = True
+    return result
+
+
+NO_NUL = "^[^\\u0000]*$"
+# What Python's str.strip() removes (DRF trims text): a text that must not be blank has
+# one character besides these (and no NUL).
+PYTHON_WHITESPACE = (
+    "\\t\\n\\u000b\\f\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+NOT_BLANK = f"^[^\\u0000]*[^\\u0000{PYTHON_WHITESPACE}][^\\u0000]*$"
+
+
+def strings_without_nul(result, generator, request, public):
+    """Text never holds a NUL byte (PostgreSQL cannot store one; the API refuses it with
+    `null_characters_not_allowed`): every free string of a request body says so."""
+
+    def mark(schema):
+        if not isinstance(schema, dict):
+            return
+        if (
+            schema.get("type") == "string"
+            and not {"pattern", "format", "enum"} & set(schema)
+            and not schema.get("readOnly")
+        ):
+            schema["pattern"] = NOT_BLANK if schema.get("minLength", 0) >= 1 else NO_NUL
+        for key in ("properties",):
+            for child in schema.get(key, {}).values():
+                mark(child)
+        for key in ("items", "additionalProperties"):
+            mark(schema.get(key))
+        for key in ("allOf", "anyOf", "oneOf"):
+            for child in schema.get(key, []):
+                mark(child)
+
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):
+            mark(component)
+    return result
+
+
 def error_attr_patterns(result, generator, request, public):
     """drf-standardized-errors names the errors of list items and dict values with
     placeholders (`extra_fields.INDEX.code`, `extra.KEY`). The real `attr` holds the

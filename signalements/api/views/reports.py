@@ -224,6 +224,7 @@ class SignalementViewSet(
         if agent:
             serializer = self.get_serializer(data=request.data)
         else:  # the public's fields, checked as PublicSignalementSerializer checks them
+            self._check_agents_fields(request.data)
             serializer = SignalementWriteSerializer(
                 data=request.data, context=self.get_serializer_context()
             )
@@ -261,6 +262,26 @@ class SignalementViewSet(
         if self._reporter_token:
             response["Cache-Control"] = "no-store"  # the secret must not sit in a cache
         return response
+
+    # Agents' fields that the public may send but not set (one request body for both, as
+    # the schema documents it): ignored, once valid.
+    AGENTS_FIELDS = ("is_public", "assigned_to", "duplicate_of")
+
+    def _check_agents_fields(self, data) -> None:
+        """A body the schema calls invalid (`is_public: "abc"`) is a 400 for anyone, even
+        where the values would be ignored (checked as agents' values are)."""
+        if not isinstance(data, dict) or not any(name in data for name in self.AGENTS_FIELDS):
+            return
+        fields = SignalementSerializer(context=self.get_serializer_context()).fields
+        errors = {}
+        for name in self.AGENTS_FIELDS:
+            if name in data:
+                try:
+                    fields[name].run_validation(data[name])
+                except serializers.ValidationError as invalid:
+                    errors[name] = invalid.detail
+        if errors:
+            raise serializers.ValidationError(errors)
 
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def similar(self, request, pk=None):
