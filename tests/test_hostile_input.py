@@ -402,3 +402,24 @@ def test_hostile_input_is_refused_cleanly_and_writes_nothing(kind, tmp_path):
     print(json.dumps(problems, indent=1, ensure_ascii=False))
     assert problems == {}
     assert status == 201 and created["description"] == read["description"] == emoji
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_throttle_of_the_live_server(tmp_path):
+    """Wrong logins, each claiming another address in X-Forwarded-For: the server (no
+    proxy configured) counts them all for the one connection's address. (One worker: the
+    counts of several live in a shared cache, REDIS_URL; see test_load.py.)"""
+    with live_database("sqlite", tmp_path) as database_url:
+        server = LiveServer(database_url, workers=1, THROTTLE_LOGIN="5/minute")
+        try:
+            statuses = [
+                server.request(
+                    "POST",
+                    "/api/auth/token/",
+                    {"username": "agent", "password": f"guess {number}"},
+                    headers={"X-Forwarded-For": f"198.51.100.{number}"},
+                )[0]
+                for number in range(8)
+            ]
+        finally:
+            server.stop()
+    assert statuses == [400] * 5 + [429] * 3
