@@ -72,6 +72,12 @@ class RoundingDecimalField(serializers.DecimalField):
     """A decimal whose digits beyond the stored decimal places are rounded rather than
     refused: phones send coordinates with 15 decimals, we keep 6 (about 11 cm)."""
 
+    def to_internal_value(self, data):
+        # DRF reads a blank string as null; the schema says a number or null.
+        if isinstance(data, str) and not data.strip():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
     def validate_precision(self, value):
         if value.adjusted() < self.max_digits - self.decimal_places:
             value = value.quantize(Decimal(10) ** -self.decimal_places, rounding=ROUND_HALF_EVEN)

@@ -185,7 +185,8 @@ NOT_BLANK = f"^[^\\u0000]*[^\\u0000{PYTHON_WHITESPACE}][^\\u0000]*$"
 
 def strings_without_nul(result, generator, request, public):
     """Text never holds a NUL byte (PostgreSQL cannot store one; the API refuses it with
-    `null_characters_not_allowed`): every free string of a request body says so."""
+    `null_characters_not_allowed`): every free string of a request body, and of a query,
+    says so."""
 
     def mark(schema):
         if not isinstance(schema, dict):
@@ -208,6 +209,15 @@ def strings_without_nul(result, generator, request, public):
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request"):
             mark(component)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    schema = parameter.get("schema", {})
+                    if schema.get("type") == "string" and not {"pattern", "format", "enum"} & set(
+                        schema
+                    ):
+                        schema["pattern"] = NO_NUL
     return result
 
 
