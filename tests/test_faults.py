@@ -5,6 +5,7 @@ answer 503 in its error shape (not a 500, not a hang), `/healthz` stays 200 and
 `/readyz` turns 503, and service resumes by itself when PostgreSQL is back."""
 
 import glob
+import http.client
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ def write_load(server: LiveServer, stop: threading.Event, writers: int = 8):
             body = {**REPORT, "description": f"Rapport {index}-{number} : panne électrique"}
             try:
                 status, _, answer = server.request("POST", "/api/signalements/", body)
-            except OSError as error:  # the server was killed under this request
+            except (OSError, http.client.HTTPException) as error:  # killed under it
                 with lock:
                     others.append(type(error).__name__)
                 return
