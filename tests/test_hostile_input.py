@@ -27,6 +27,7 @@ class Case:
     status: int | tuple = 400
     shape: str = "api"  # the REST API's errors; "open311"; None: any JSON, no error
     code: str | None = None  # the first error's code, when it matters
+    detail: str | None = None  # a text the first error's detail holds
     attr: str | None = None  # the first error's attr, when it matters
 
 
@@ -158,6 +159,7 @@ CASES = [
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         status=415,
         code="unsupported_media_type",
+        detail="send application/json",
     ),
     Case(
         "text/plain",
@@ -167,6 +169,7 @@ CASES = [
         headers={"Content-Type": "text/plain"},
         status=415,
         code="unsupported_media_type",
+        detail='"text/plain" in request: send application/json.',
     ),
     Case(
         "an unsupported accept",
@@ -369,6 +372,8 @@ def check(case: Case, status: int, headers: dict, content: bytes) -> list[str]:
     first = data["errors"][0]
     if case.code and first["code"] != case.code:
         problems.append(f"code {first['code']}, not {case.code}: {first}")
+    if case.detail and case.detail not in first["detail"]:
+        problems.append(f"detail without {case.detail!r}: {first}")
     if case.attr and first["attr"] != case.attr:
         problems.append(f"attr {first['attr']}, not {case.attr}: {first}")
     if status == 405 and "allow" not in lowered:

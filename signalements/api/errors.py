@@ -37,6 +37,16 @@ class ExceptionHandler(StandardizedExceptionHandler):
     they would otherwise be an unhandled exception, a 500; and at most MAX_ERRORS
     errors in an answer."""
 
+    def with_expected_media_types(self, exc: exceptions.UnsupportedMediaType):
+        """A 415 that says which content types the operation takes."""
+        view = self.context.get("view")
+        expected = [parser.media_type for parser in view.get_parsers()] if view else []
+        if not expected:
+            return exc
+        given = self.context["request"].content_type or "none"
+        detail = f'Unsupported media type "{given}" in request: send {" or ".join(expected)}.'
+        return exceptions.UnsupportedMediaType(given, detail=detail)
+
     def format_exception(self, exc):
         data = super().format_exception(exc)
         if len(data.get("errors", ())) > MAX_ERRORS:
@@ -46,6 +56,8 @@ class ExceptionHandler(StandardizedExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if availability.is_unavailability(exc):
             return availability.DatabaseUnavailable()
+        if isinstance(exc, exceptions.UnsupportedMediaType):
+            return self.with_expected_media_types(exc)
         if isinstance(exc, RequestDataTooBig):
             return RequestTooLarge()
         if isinstance(exc, SuspiciousOperation):
