@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from copy import copy, deepcopy
 from decimal import ROUND_HALF_EVEN, Decimal
+from enum import Enum
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
@@ -152,10 +153,34 @@ def _fresh(field: serializers.Field) -> serializers.Field:
     return field.__class__(*field._args, **field._kwargs)
 
 
+class NamedChoicesField(serializers.ChoiceField):
+    """A choice whose refusal lists the valid values: a client learns what to send from
+    the error alone."""
+
+    default_error_messages = {
+        "invalid_choice": '"{input}" is not a valid choice. Expected one of: {choices}.'
+    }
+
+    def to_internal_value(self, data):
+        if data == "" and self.allow_blank:
+            return ""
+        if isinstance(data, Enum) and str(data) != str(data.value):
+            data = data.value
+        try:
+            return self.choice_strings_to_values[str(data)]
+        except KeyError:
+            self.fail(
+                "invalid_choice",
+                input=data,
+                choices=", ".join(str(choice) for choice in self.choice_strings_to_values),
+            )
+
+
 class ValidatedModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """Runs the model's `clean()` (rules across fields) on the merged data, so that
     the API and the admin enforce the same rules; its errors become a 400."""
 
+    serializer_choice_field = NamedChoicesField
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,

@@ -164,3 +164,24 @@ def test_several_errors_are_reported_together(api_client):
 
     assert response.status_code == 400
     assert {"description", "date", "latitude"} <= set(errors_by_field(response))
+
+
+def test_an_invalid_choice_lists_the_valid_ones(agent_client):
+    from .factories import SignalementFactory
+
+    report = SignalementFactory()
+    response = agent_client.patch(
+        f"/api/signalements/{report.pk}/", {"priority": "urgente"}, format="json"
+    )
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert (error["code"], error["attr"]) == ("invalid_choice", "priority")
+    assert error["detail"] == (
+        '"urgente" is not a valid choice. Expected one of: low, normal, high, urgent.'
+    )
+    moved = agent_client.post(
+        f"/api/signalements/{report.pk}/transition/", {"status": "fini"}, format="json"
+    )
+    assert moved.json()["errors"][0]["detail"].startswith(
+        '"fini" is not a valid choice. Expected one of: new, acknowledged,'
+    )

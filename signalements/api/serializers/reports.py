@@ -13,6 +13,7 @@ from signalements.roles import acts_as_reporter, is_owner
 from signalements.validation import (
     USERNAME_RE,
     CachedFieldsMixin,
+    NamedChoicesField,
     SafeSlugRelatedField,
     SignalementWriteSerializer,
     StorableDateTimeField,
@@ -124,7 +125,7 @@ class PublicSignalementSerializer(SignalementSerializer):
 
 
 class TransitionSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Status.choices, help_text="The new status.")
+    status = NamedChoicesField(choices=Status.choices, help_text="The new status.")
     note = StrictCharField(
         required=False,
         allow_blank=True,
