@@ -9,7 +9,6 @@ import re
 from collections.abc import Mapping
 from copy import copy, deepcopy
 from decimal import ROUND_HALF_EVEN, Decimal
-from enum import Enum
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
@@ -161,19 +160,10 @@ class NamedChoicesField(serializers.ChoiceField):
         "invalid_choice": '"{input}" is not a valid choice. Expected one of: {choices}.'
     }
 
-    def to_internal_value(self, data):
-        if data == "" and self.allow_blank:
-            return ""
-        if isinstance(data, Enum) and str(data) != str(data.value):
-            data = data.value
-        try:
-            return self.choice_strings_to_values[str(data)]
-        except KeyError:
-            self.fail(
-                "invalid_choice",
-                input=data,
-                choices=", ".join(str(choice) for choice in self.choice_strings_to_values),
-            )
+    def fail(self, key, **kwargs):
+        if key == "invalid_choice":
+            kwargs["choices"] = ", ".join(str(choice) for choice in self.choice_strings_to_values)
+        super().fail(key, **kwargs)
 
 
 class ValidatedModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):

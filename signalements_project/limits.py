@@ -4,8 +4,9 @@ itself, granian, answers a 414 without a body beyond about 64 KB: those never ge
 here.)"""
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 
+from signalements.api import errors as api_errors
 from signalements.open311 import errors as open311_errors
 
 STATUS = 414
@@ -26,6 +27,5 @@ class UrlLengthMiddleware:
         if path.startswith("/open311/"):
             return open311_errors.error_response(request, STATUS, detail)
         if path.startswith("/api/"):
-            error = {"code": "uri_too_long", "detail": detail, "attr": None}
-            return JsonResponse({"type": "client_error", "errors": [error]}, status=STATUS)
+            return api_errors.uri_too_long(request, detail)
         return HttpResponse(detail, status=STATUS, content_type="text/plain; charset=utf-8")

@@ -8,9 +8,11 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from contextlib import contextmanager
@@ -77,6 +79,19 @@ def server_environment(database_url: str, **overrides: str) -> dict:
         "PYTHONWARNINGS": "ignore",
         **overrides,
     }
+
+
+def sql(database_url: str, statement: str) -> list[tuple]:
+    """Runs one SQL statement on a live database, outside the server (committed); its
+    rows, if any."""
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+            return connection.execute(statement).fetchall()
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        cursor = connection.execute(statement)
+        return cursor.fetchall() if cursor.description else []
 
 
 def migrate(database_url: str) -> None:
@@ -159,6 +174,28 @@ class LiveServer:
         finally:
             if own:
                 connection.close()
+
+    def at_once(self, count: int, method: str, path: str, body=None, headers=None) -> list:
+        """`count` requests sent at the same moment, each on its own connection, opened
+        beforehand; `body` may be a function of the request's index. Their answers, in
+        order (as `request` gives them)."""
+        results = [None] * count
+        start = threading.Barrier(count)
+
+        def send(index):
+            connection = self.connection()
+            connection.connect()
+            start.wait()
+            data = body(index) if callable(body) else body
+            results[index] = self.request(method, path, data, headers, connection=connection)
+            connection.close()
+
+        threads = [threading.Thread(target=send, args=(index,)) for index in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
 
     def stop(self) -> None:
         if self.process.poll() is None:

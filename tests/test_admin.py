@@ -19,6 +19,22 @@ NO_INLINES = {
 }
 
 
+def change_form(report, **fields) -> dict:
+    """The report's change form as a browser posts it, no inline changed; `fields`
+    override or add values."""
+    return {
+        "title": "",
+        "description": report.description,
+        "date_0": report.date.strftime("%Y-%m-%d"),
+        "date_1": "08:00:00",
+        "priority": "normal",
+        "latitude": "",
+        "longitude": "",
+        **NO_INLINES,
+        **fields,
+    }
+
+
 def test_the_changelist_loads_with_a_bounded_number_of_queries(
     admin_client, django_assert_max_num_queries
 ):
@@ -104,18 +120,9 @@ def test_the_change_form_refuses_to_save_over_a_newer_version(admin_client):
     assert loaded == 1
     assert 'name="loaded_version"' in page.content.decode()
     Signalement.objects.filter(pk=report.pk).update(title="Changé par quelqu'un d'autre")
-    form = {
-        "title": "Mon titre",
-        "description": report.description,
-        "date_0": report.date.strftime("%Y-%m-%d"),
-        "date_1": "08:00:00",
-        "priority": "high",
-        "is_public": "on",
-        "latitude": "",
-        "longitude": "",
-        "loaded_version": loaded,
-        **NO_INLINES,
-    }
+    form = change_form(
+        report, title="Mon titre", priority="high", is_public="on", loaded_version=loaded
+    )
     refused = admin_client.post(url, form)
     assert refused.status_code == 200
     errors = refused.context["adminform"].form.non_field_errors()
@@ -372,19 +379,7 @@ def test_an_agent_cannot_set_who_filed_a_report(client, agent_user):
     page = client.get(url)
     assert "reporter" not in page.context["adminform"].form.fields
     response = client.post(
-        url,
-        {
-            "title": "",
-            "description": report.description,
-            "date_0": report.date.strftime("%Y-%m-%d"),
-            "date_1": "08:00:00",
-            "priority": "normal",
-            "latitude": "",
-            "longitude": "",
-            "reporter": accomplice.pk,
-            "contact_email": "lea@example.org",
-            **NO_INLINES,
-        },
+        url, change_form(report, reporter=accomplice.pk, contact_email="lea@example.org")
     )
     assert response.status_code == 302
     report.refresh_from_db()
@@ -405,19 +400,7 @@ def test_the_history_cannot_revert_a_report_past_the_workflow(admin_client):
         args=[report.pk, first.history_id],
     )
     assert settings.SIMPLE_HISTORY_REVERT_DISABLED
-    response = admin_client.post(
-        url,
-        {
-            "title": "",
-            "description": report.description,
-            "date_0": report.date.strftime("%Y-%m-%d"),
-            "date_1": "08:00:00",
-            "priority": "normal",
-            "latitude": "",
-            "longitude": "",
-            **NO_INLINES,
-        },
-    )
+    response = admin_client.post(url, change_form(report))
     assert response.status_code == 403
     report.refresh_from_db()
     assert report.status == "acknowledged"

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .live import DATABASES, LiveServer, free_port, live_database, migrate
+from .live import DATABASES, LiveServer, free_port, live_database, migrate, sql
 
 REPORT = {"description": "Panne électrique rue de Brest", "date": "2025-04-29T16:30:00+02:00"}
 
@@ -56,16 +55,7 @@ def write_load(server: LiveServer, stop: threading.Event, writers: int = 8):
 
 
 def stored_reports(database_url: str) -> dict[int, str]:
-    if database_url.startswith("sqlite"):
-        path = database_url.removeprefix("sqlite:///")
-        with sqlite3.connect(path) as connection:
-            rows = connection.execute("SELECT id, description FROM signalements_signalement")
-            return dict(rows.fetchall())
-    import psycopg
-
-    with psycopg.connect(database_url) as connection:
-        rows = connection.execute("SELECT id, description FROM signalements_signalement")
-        return dict(rows.fetchall())
+    return dict(sql(database_url, "SELECT id, description FROM signalements_signalement"))
 
 
 @pytest.mark.parametrize("kind", DATABASES)
@@ -92,9 +82,7 @@ def test_kill_9_in_the_middle_of_writes_loses_no_acknowledged_report(kind, tmp_p
         ]
         assert missing == []
         if kind == "sqlite":
-            path = database_url.removeprefix("sqlite:///")
-            with sqlite3.connect(path) as connection:
-                assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            assert sql(database_url, "PRAGMA integrity_check") == [("ok",)]
         # Started again, it serves, and every report is there.
         again = LiveServer(database_url, workers=2)
         try:

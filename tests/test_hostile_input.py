@@ -5,12 +5,11 @@ Open311's) and that the database is unchanged. On SQLite, and on PostgreSQL unde
 
 import http.client
 import json
-import sqlite3
 from dataclasses import dataclass, field
 
 import pytest
 
-from .live import DATABASES, LiveServer, live_database
+from .live import DATABASES, LiveServer, live_database, sql
 from .test_faults import REPORT
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -280,18 +279,7 @@ CASES = [
 
 
 def counts(database_url: str) -> tuple:
-    if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
-            return tuple(
-                connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                for table in TABLES
-            )
-    import psycopg
-
-    with psycopg.connect(database_url) as connection:
-        return tuple(
-            connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in TABLES
-        )
+    return tuple(sql(database_url, f"SELECT COUNT(*) FROM {table}")[0][0] for table in TABLES)
 
 
 def send(server: LiveServer, case: Case, substitutions: dict) -> tuple[int, dict, bytes]:
@@ -330,21 +318,12 @@ def setup_reports(server: LiveServer, database_url: str) -> dict:
         "POST", "/api/signalements/", REPORT, headers={"Idempotency-Key": "hostile-key"}
     )
     assert status == 201
-    sql = [
-        "UPDATE signalements_signalement SET is_public = FALSE WHERE id = 2",
+    sql(database_url, "UPDATE signalements_signalement SET is_public = FALSE WHERE id = 2")
+    sql(
+        database_url,
         "UPDATE signalements_signalement SET reporter_token_expires_at = "
         "'2000-01-01 00:00:00+00:00' WHERE id = 3",
-    ]
-    if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
-            for statement in sql:
-                connection.execute(statement.replace("FALSE", "0"))
-    else:
-        import psycopg
-
-        with psycopg.connect(database_url) as connection:
-            for statement in sql:
-                connection.execute(statement)
+    )
     return {"TOKEN_OF_1": tokens[1], "EXPIRED_TOKEN": tokens[3]}
 
 

@@ -372,27 +372,13 @@ def test_concurrent_retries_against_the_server_write_one_report(kind, tmp_path):
     with live_database(kind, tmp_path) as database_url:
         server = LiveServer(database_url, workers=2)
         try:
-            results = [None] * CONCURRENT
-            start = threading.Barrier(CONCURRENT)
-
-            def post(index):
-                connection_ = server.connection()
-                connection_.connect()
-                start.wait()
-                results[index] = server.request(
-                    "POST",
-                    "/api/signalements/",
-                    NEW_REPORT,
-                    headers={"Idempotency-Key": "one-report-please"},
-                    connection=connection_,
-                )
-                connection_.close()
-
-            threads = [threading.Thread(target=post, args=(i,)) for i in range(CONCURRENT)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            results = server.at_once(
+                CONCURRENT,
+                "POST",
+                "/api/signalements/",
+                NEW_REPORT,
+                headers={"Idempotency-Key": "one-report-please"},
+            )
             listed = server.request("GET", "/api/signalements/")
         finally:
             server.stop()

@@ -6,6 +6,7 @@ across the 4 workers."""
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -117,8 +118,6 @@ def redis_server():
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
-    import socket
-
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -139,26 +138,10 @@ def test_the_anonymous_create_limit_holds_across_workers_with_redis(tmp_path):
                 THROTTLE_ANON_CREATE="5/minute",
             )
             try:
-                results = []
-                lock = threading.Lock()
-                start = threading.Barrier(20)
-
-                def create():
-                    connection = server.connection()
-                    connection.connect()
-                    start.wait()
-                    status, _, _ = server.request(
-                        "POST", "/api/signalements/", REPORT, connection=connection
-                    )
-                    with lock:
-                        results.append(status)
-                    connection.close()
-
-                threads = [threading.Thread(target=create) for _ in range(20)]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
+                results = [
+                    status
+                    for status, _, _ in server.at_once(20, "POST", "/api/signalements/", REPORT)
+                ]
             finally:
                 server.stop()
             stored = stored_reports(database_url)

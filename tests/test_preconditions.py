@@ -2,8 +2,6 @@
 from the report's version and the representation's variant; `If-Match` on PUT, PATCH and
 transitions (412 when stale, 428 when required and missing), checked atomically."""
 
-import threading
-
 import pytest
 from rest_framework.test import APIClient
 
@@ -189,27 +187,13 @@ def test_two_concurrent_patches_from_one_read_make_one_change(kind, tmp_path):
             _, headers, _ = server.request("GET", path, headers=auth)
             tag = headers["etag"]
             writers = 8
-            start = threading.Barrier(writers)
-            results = [None] * writers
-
-            def write(index):
-                connection_ = server.connection()
-                connection_.connect()
-                start.wait()
-                results[index] = server.request(
-                    "PATCH",
-                    path,
-                    {"title": f"Écrit par l'agent {index}"},
-                    headers={**auth, "If-Match": tag},
-                    connection=connection_,
-                )
-                connection_.close()
-
-            threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            results = server.at_once(
+                writers,
+                "PATCH",
+                path,
+                lambda index: {"title": f"Écrit par l'agent {index}"},
+                headers={**auth, "If-Match": tag},
+            )
             _, _, final = server.request("GET", path, headers=auth)
         finally:
             server.stop()

@@ -88,6 +88,10 @@ def service_unavailable(request) -> JsonResponse:
     return response
 
 
+def uri_too_long(request, detail: str) -> JsonResponse:
+    return JsonResponse(_error_body("client_error", "uri_too_long", detail), status=414)
+
+
 def bad_request(request, exception=None) -> JsonResponse:
     """A request Django refuses before any view: a Host not in ALLOWED_HOSTS, a
     malformed header."""

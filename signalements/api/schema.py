@@ -186,25 +186,22 @@ NOT_BLANK = f"^[^\\u0000]*[^\\u0000{PYTHON_WHITESPACE}][^\\u0000]*$"
 def strings_without_nul(result, generator, request, public):
     """Text never holds a NUL byte (PostgreSQL cannot store one; the API refuses it with
     `null_characters_not_allowed`): every free string of a request body, and of a query,
-    says so."""
+    says so; a body's text that may not be blank says that too."""
+
+    def free(schema) -> bool:
+        return schema.get("type") == "string" and not {"pattern", "format", "enum"} & set(schema)
 
     def mark(schema):
         if not isinstance(schema, dict):
             return
-        if (
-            schema.get("type") == "string"
-            and not {"pattern", "format", "enum"} & set(schema)
-            and not schema.get("readOnly")
-        ):
+        if free(schema) and not schema.get("readOnly"):
             schema["pattern"] = NOT_BLANK if schema.get("minLength", 0) >= 1 else NO_NUL
-        for key in ("properties",):
-            for child in schema.get(key, {}).values():
-                mark(child)
-        for key in ("items", "additionalProperties"):
-            mark(schema.get(key))
-        for key in ("allOf", "anyOf", "oneOf"):
-            for child in schema.get(key, []):
-                mark(child)
+        for child in schema.get("properties", {}).values():
+            mark(child)
+        mark(schema.get("items"))
+        mark(schema.get("additionalProperties"))
+        for child in [*schema.get("allOf", []), *schema.get("anyOf", []), *schema.get("oneOf", [])]:
+            mark(child)
 
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request"):
@@ -212,12 +209,8 @@ def strings_without_nul(result, generator, request, public):
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "query":
-                    schema = parameter.get("schema", {})
-                    if schema.get("type") == "string" and not {"pattern", "format", "enum"} & set(
-                        schema
-                    ):
-                        schema["pattern"] = NO_NUL
+                if parameter.get("in") == "query" and free(parameter.get("schema", {})):
+                    parameter["schema"]["pattern"] = NO_NUL
     return result
 
 

@@ -27,18 +27,30 @@ class AtomicWindowMixin:
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
+        return self.count(self.key) <= self.num_requests
+
+    def count(self, key: str) -> int:
+        """One more in `key`'s window; how many it holds now."""
         self.now = self.timer()
-        started = f"{self.key}:started"
+        started = f"{key}:started"
         self.cache.add(started, self.now, self.duration)
-        self.cache.add(self.key, 0, self.duration)
+        self.cache.add(key, 0, self.duration)
         try:
-            count = self.cache.incr(self.key)
+            count = self.cache.incr(key)
         except ValueError:  # the window closed between the two calls: a new one
             self.cache.add(started, self.now, self.duration)
-            self.cache.add(self.key, 1, self.duration)
+            self.cache.add(key, 1, self.duration)
             count = 1
         self.window_started = self.cache.get(started, self.now)
-        return count <= self.num_requests
+        return count
+
+    def wait_for(self, key: str) -> float | None:
+        """Seconds until `key`'s window closes when it is full, else None (nothing
+        counted)."""
+        if self.cache.get(key, 0) < self.num_requests:
+            return None
+        now = self.timer()
+        return max(0.0, self.cache.get(f"{key}:started", now) + self.duration - now)
 
     def wait(self):
         return max(0.0, self.window_started + self.duration - self.now)
@@ -90,9 +102,10 @@ class LoginThrottle(AtomicWindowMixin, SettingsRateMixin, SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class FailedAuthenticationThrottle(SettingsRateMixin, SimpleRateThrottle):
+class FailedAuthenticationThrottle(AtomicWindowMixin, SettingsRateMixin, SimpleRateThrottle):
     """Failed password checks (HTTP Basic), per client address and per username, at the
-    login rate: past it, no more password is checked until the window moves on."""
+    login rate, counted as the other throttles count: past it, no more password is
+    checked until the window closes."""
 
     scope = "login"
 
@@ -111,18 +124,12 @@ class FailedAuthenticationThrottle(SettingsRateMixin, SimpleRateThrottle):
         """Seconds to wait when the limit is reached, else None."""
         if self.rate is None:
             return None
-        now = self.timer()
-        waits = []
-        for key in self.keys(request, username):
-            history = [moment for moment in self.cache.get(key, []) if moment > now - self.duration]
-            if len(history) >= self.num_requests:
-                waits.append(self.duration - (now - history[-1]))
+        waits = [self.wait_for(key) for key in self.keys(request, username)]
+        waits = [wait for wait in waits if wait is not None]
         return max(waits) if waits else None
 
     def failed(self, request, username: str) -> None:
         if self.rate is None:
             return
-        now = self.timer()
         for key in self.keys(request, username):
-            history = [moment for moment in self.cache.get(key, []) if moment > now - self.duration]
-            self.cache.set(key, [now, *history][: self.num_requests], self.duration)
+            self.count(key)

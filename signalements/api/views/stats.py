@@ -6,6 +6,8 @@ import json
 
 from django.conf import settings
 from django.core.cache import cache
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -26,17 +28,21 @@ class StatsActions:
         filterset_class=SignalementStatsFilter,
     )
     def stats(self, request):
-        queryset = self.filter_queryset(self.get_queryset())  # a bad filter is a 400 here
-        key = public_cache_key(request, self.filterset_class, self.get_queryset())
+        # The filters, read once: for the figures and for the shared figures' key. A bad
+        # filter is a 400, as DjangoFilterBackend answers it.
+        filterset = DjangoFilterBackend().get_filterset(request, self.get_queryset(), self)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        key = public_cache_key(request, filterset)
         figures = cache.get(key) if key else None
         if figures is None:
-            figures = SignalementStatsSerializer(stats.compute(queryset)).data
+            figures = SignalementStatsSerializer(stats.compute(filterset.qs)).data
             if key:
                 cache.set(key, figures, settings.SIGNALEMENT_STATS_CACHE_SECONDS)
         return Response(figures)
 
 
-def public_cache_key(request, filterset_class, queryset) -> str | None:
+def public_cache_key(request, filterset) -> str | None:
     """The cache key of an anonymous caller's figures for these filters, or None when
     they are not cached: for agents, logged-in reporters and the holder of a valid
     reporter token (their figures include their own hidden reports), or when
@@ -48,9 +54,6 @@ def public_cache_key(request, filterset_class, queryset) -> str | None:
     if not settings.SIGNALEMENT_STATS_CACHE_SECONDS:
         return None
     if request.user.is_authenticated or reporter_tokens.signalement_id(request) is not None:
-        return None
-    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
-    if not filterset.is_valid():
         return None
     given = set(request.query_params)
     values = {}
