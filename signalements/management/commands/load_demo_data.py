@@ -1,8 +1,9 @@
-"""Demo data for `make run`: categories, ~50 reports in Rennes, and three demo
-accounts (an admin, an agent, a reporter).
+"""Demo data for `make run`: categories, ~50 reports in Rennes, three demo accounts
+(an admin, an agent, a reporter) and an Open311 API key.
 
 Safe to run again: categories and accounts are updated in place, reports are only
-created when there are none yet.
+created when there are none yet, and the Open311 key is the same well-known value on
+every run (one key, never a second one).
 """
 
 import random
@@ -18,13 +19,21 @@ from django.utils import timezone
 
 from signalements.models import (
     AGENTS_GROUP,
+    ApiKey,
     Category,
     ExtraField,
     Priority,
     Signalement,
     Status,
+    hash_api_key,
 )
 from signalements.services import transition
+
+# The demo's Open311 API key: a fixed, published value (README, `make run`), like the
+# demo passwords, so that the examples work as written. Demo only: on a server facing
+# the network, revoke it in the admin (API keys).
+DEMO_OPEN311_KEY = "demo-open311-key"
+DEMO_OPEN311_KEY_NAME = "Demo city system (load_demo_data)"
 
 CATEGORIES = [
     (
@@ -260,7 +269,10 @@ def ascii_slug(text: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Load demo categories, ~50 reports in Rennes and a demo admin (idempotent)."
+    help = (
+        "Load demo categories, ~50 reports in Rennes, demo accounts and a demo Open311 "
+        "API key (idempotent)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--reports", type=int, default=50, help="Reports to create.")
@@ -276,6 +288,7 @@ class Command(BaseCommand):
         agent = self.ensure_user("agent", password)
         self.make_agent(agent)
         reporter = self.ensure_user("habitant", password)
+        api_key = self.ensure_api_key(admin)
         if Signalement.objects.exists():
             self.stdout.write("Reports already present: none added.")
         else:
@@ -285,7 +298,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Demo {role}: username={user.username}  password={shown}")
             )
-        self.stdout.write("Admin site: http://127.0.0.1:8000/admin/ (admin and agent)")
+        shown = DEMO_OPEN311_KEY if api_key.is_usable() else "(revoked since the demo created it)"
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo Open311 API key: {shown}  (well known: demo only)")
+        )
+        self.stdout.write("The admin site (/admin/) is for the admin and the agent.")
 
     def load_categories(self) -> dict[str, Category]:
         categories = {}
@@ -366,6 +383,19 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         return user
+
+    def ensure_api_key(self, user) -> ApiKey:
+        """The demo's Open311 key (for `user`), created once: found again by its hash on
+        the next runs, and left as it is (an admin may have revoked it)."""
+        api_key, _ = ApiKey.objects.select_related("user").get_or_create(
+            key_hash=hash_api_key(DEMO_OPEN311_KEY),
+            defaults={
+                "name": DEMO_OPEN311_KEY_NAME,
+                "user": user,
+                "prefix": DEMO_OPEN311_KEY[: ApiKey.PREFIX_LENGTH],
+            },
+        )
+        return api_key
 
     def make_agent(self, user) -> None:
         """Agents work in the admin too: staff status, and the group (whose admin
