@@ -217,8 +217,17 @@ def strings_without_nul(result, generator, request, public):
 def error_attr_patterns(result, generator, request, public):
     """drf-standardized-errors names the errors of list items and dict values with
     placeholders (`extra_fields.INDEX.code`, `extra.KEY`). The real `attr` holds the
-    index or key (`extra.lamp_id`): document it as a pattern, not a one-value enum."""
-    for name, component in result.get("components", {}).get("schemas", {}).items():
+    index or key (`extra.lamp_id`): document it as a pattern, not a one-value enum.
+
+    The list of an operation's possible errors (a `oneOf`) then loses its discriminator
+    on `attr`: a discriminator maps exact values, and its mapping named the placeholder
+    (`extra.KEY`) as if it were the value. Generated clients believed it (openapi-typescript
+    typed such an error's `attr` as the literal `"extra.KEY"`, so that a client could not
+    even compare it with `"extra.lamp_id"`); without it, they tell the errors apart by
+    their `attr` (one value, or the pattern)."""
+    components = result.get("components", {}).get("schemas", {})
+    patterned = set()
+    for name, component in components.items():
         attr = component.get("properties", {}).get("attr", {})
         values = attr.get("enum", [])
         if not name.endswith("ErrorComponent") or len(values) != 1:
@@ -235,6 +244,13 @@ def error_attr_patterns(result, generator, request, public):
             "pattern": f"^{pattern}$",
             "description": f"`{values[0]}`, with the actual index or key.",
         }
+        patterned.add(f"#/components/schemas/{name}")
+    for component in components.values():
+        discriminator = component.get("discriminator", {})
+        if discriminator.get("propertyName") == "attr" and patterned & set(
+            discriminator.get("mapping", {}).values()
+        ):
+            del component["discriminator"]
     return result
 
 
