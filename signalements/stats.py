@@ -21,11 +21,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connections
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
-from django.db.models.functions import Substr, TruncMonth
+from django.db.models.functions import Substr, TruncDate, TruncMonth
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
-from .models import Status
+from .models import CLOSED_STATUSES, Status
 
 
 def _plain(queryset: QuerySet) -> QuerySet:
@@ -172,6 +172,47 @@ def median_resolution_hours(queryset: QuerySet, resolved_count: int) -> float | 
     if not middle:  # reports changed between the two queries
         return None
     return sum(duration.total_seconds() for duration in middle) / len(middle) / 3600
+
+
+def by_week(queryset: QuerySet, *, weeks: int, today: date | None = None) -> list[dict]:
+    """Reports created in each of the last `weeks` weeks (Monday to Sunday, in the
+    server's time zone), oldest first, this week last, weeks without any included. One
+    query over the `created_at` index, counting by day (at most 7 × `weeks` rows); the
+    days are summed into weeks here."""
+    tz = timezone.get_default_timezone()
+    today = today or timezone.localdate()
+    first = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
+    start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+    rows = (
+        _plain(queryset)
+        .filter(created_at__gte=start)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(count=Count("pk"))
+        .values_list("day", "count")
+    )
+    counts = [0] * weeks
+    for day, count in rows:
+        index = (day - first).days // 7
+        if 0 <= index < weeks:
+            counts[index] += count
+    return [
+        {"week": (first + timedelta(weeks=index)).isoformat(), "created": count}
+        for index, count in enumerate(counts)
+    ]
+
+
+def backlog(queryset: QuerySet, *, overdue_after: timedelta, now: datetime | None = None) -> dict:
+    """Of the open reports (neither resolved nor rejected): how many, how many nobody is
+    assigned to, and how many have been open for longer than `overdue_after` (one
+    query)."""
+    now = now or timezone.now()
+    open_reports = Q(status__in=[s for s in Status.values if s not in CLOSED_STATUSES])
+    return _plain(queryset).aggregate(
+        open=Count("pk", filter=open_reports),
+        unassigned=Count("pk", filter=open_reports & Q(assigned_to__isnull=True)),
+        overdue=Count("pk", filter=open_reports & Q(created_at__lt=now - overdue_after)),
+    )
 
 
 def compute(queryset: QuerySet) -> dict:

@@ -43,6 +43,18 @@ def install(connection) -> None:
             cursor.execute(statement)
 
 
+def drop_for_rebuild(connection) -> None:
+    """Before a migration that rebuilds the reports' table on SQLite (adding a column
+    NOT NULL, say): the triggers on the photos' table name the reports' table, and
+    SQLite refuses to rename the rebuilt table while they exist. `install()` makes them
+    again once migrated (the migration's next step, and after every `migrate`)."""
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        for name in names("sqlite"):
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
 def existing(connection) -> set[str]:
     """The names of the triggers the database has (ours among them)."""
     with connection.cursor() as cursor:

@@ -1,10 +1,21 @@
 """The back office: the Django admin, one door onto the domain (`signalements/`) beside
-the REST API and Open311, none of which it imports. A module per screen: reports (with
-their inlines and form), categories, Open311 API keys. Django's autodiscovery imports
-this package, which registers each `ModelAdmin`."""
+the REST API and Open311, none of which it imports. A module per screen: the dashboard
+(the home page), reports (with their workflow panel, inlines and forms), categories,
+Open311 API keys. Django's autodiscovery imports this package, which registers each
+`ModelAdmin` and gives the site its titles and home page."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .api_keys import ApiKeyAdmin
 from .categories import CategoryAdmin
 from .reports import SignalementAdmin
+
+admin.site.site_title = _("Signalements")
+admin.site.site_header = _("Signalements — back office")
+admin.site.index_title = _("Dashboard")
+# The home page shows the dashboard above the list of screens (`dashboard.py`, through
+# the `signalements_dashboard` template tag).
+admin.site.index_template = "admin/signalements/dashboard.html"
 
 __all__ = ["ApiKeyAdmin", "CategoryAdmin", "SignalementAdmin"]

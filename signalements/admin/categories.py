@@ -1,16 +1,33 @@
 """Categories and their extra fields in the back office (admins manage them)."""
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from signalements.models import Category, ExtraField
 
+from .extra import ChoiceRowsField
+
+
+class ExtraFieldForm(forms.ModelForm):
+    choices = ChoiceRowsField(
+        label=_("choices"),
+        required=False,
+        help_text=_("For the list types only."),
+    )
+
+    class Meta:
+        model = ExtraField
+        fields = ["code", "label", "datatype", "required", "order", "description", "choices"]
+
 
 class ExtraFieldInline(admin.StackedInline):
-    """The category's questions; each is validated (choices for list types only)."""
+    """The category's questions, their choices as rows; each is validated (choices for
+    list types only)."""
 
     model = ExtraField
+    form = ExtraFieldForm
     fields = [("code", "label", "datatype", "required", "order"), "description", "choices"]
     extra = 0
 

@@ -1,10 +1,13 @@
-"""The report's form in the back office: its fields, and photos to add."""
+"""The report's form in the back office: its fields, its extra answers as fields of
+their own (`extra.py`), and photos to add."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from signalements import attachments, photos
 from signalements.models import Signalement
+
+from .extra import AnswersFormMixin
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -24,9 +27,10 @@ class MultipleFileField(forms.FileField):
         return [super().clean(data, initial)] if data else []
 
 
-class SignalementAdminForm(forms.ModelForm):
-    """The report, plus photos to add: checked and re-encoded as through the API
-    (`photos.process`), stored once the report is saved."""
+class SignalementAdminForm(AnswersFormMixin, forms.ModelForm):
+    """The report, its category's questions (one field each), plus photos to add:
+    checked and re-encoded as through the API (`photos.process`), stored once the
+    report is saved."""
 
     add_photos = MultipleFileField(
         label=_("add photos"),
@@ -45,11 +49,13 @@ class SignalementAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["loaded_version"].initial = self.instance.version
+        self.add_answer_fields()
 
     def clean(self):
         """Under the report's row lock (the admin saves in one transaction): the version
         the page was opened at must still be the report's."""
         cleaned = super().clean()
+        self.clean_answers()
         loaded = cleaned.get("loaded_version")
         if self.instance.pk is not None and loaded is not None:
             current = (

@@ -1,20 +1,51 @@
 """Reports in the back office: where staff triage them all day. The list (filters,
-search by reference, bulk workflow actions, CSV export) and the report's page (its
-photos, comments and duplicates inline: `inlines.py`; photos added through `forms.py`)."""
+search by reference, statuses in colour, a map of the filter's reports, bulk workflow
+actions with a public note, CSV export) and the report's page (the workflow's buttons,
+notes and map above the form: `workflow.py`; its extra answers as fields: `extra.py`;
+its photos, comments and duplicates inline: `inlines.py`; photos added through
+`forms.py`)."""
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from signalements import attachments, exports, services
-from signalements.models import Attachment, Signalement, Status, reference_to_pk, with_photos
+from signalements.models import (
+    Attachment,
+    Category,
+    Signalement,
+    Status,
+    reference_to_pk,
+    with_photos,
+)
 
+from . import workflow
+from .extra import PREFIX as ANSWER_PREFIX
 from .forms import SignalementAdminForm
 from .inlines import AttachmentInline, CommentInline, DuplicateInline, thumbnail
+
+# Reports drawn at most on the list's map (the first ones in the list's order).
+MAP_LIMIT = 500
+
+
+class ReportActionForm(helpers.ActionForm):
+    """The list's action bar, with a public note that the bulk transitions carry."""
+
+    note = forms.CharField(
+        label=_("Public note (optional):"),
+        required=False,
+        max_length=workflow.NOTE_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"size": 40}),
+    )
 
 
 def _transition_action(to_status: Status):
@@ -22,10 +53,18 @@ def _transition_action(to_status: Status):
     reports the workflow does not allow to move are left as they are and listed."""
 
     def action(modeladmin, request, queryset):
+        try:
+            note = ReportActionForm.base_fields["note"].clean(request.POST.get("note", ""))
+        except ValidationError as refused:
+            for problem in refused.messages:
+                modeladmin.message_user(request, problem, messages.ERROR)
+            return
         moved, refused = 0, []
         for signalement in queryset:
             try:
-                services.transition(signalement=signalement, to_status=to_status, by=request.user)
+                services.transition(
+                    signalement=signalement, to_status=to_status, by=request.user, note=note
+                )
             except services.TransitionNotAllowed:
                 refused.append(signalement.reference)
             else:
@@ -50,7 +89,7 @@ def _transition_action(to_status: Status):
             )
 
     action.__name__ = f"mark_{to_status.value}"
-    action.short_description = format_lazy(_("Mark selected as “{}”"), to_status.label)
+    action.short_description = format_lazy(_("Move selected to “{}”"), to_status.label)
     action.allowed_permissions = ("change",)
     return action
 
@@ -64,17 +103,17 @@ def export_csv(modeladmin, request, queryset):
 @admin.register(Signalement)
 class SignalementAdmin(SimpleHistoryAdmin):
     form = SignalementAdminForm
+    action_form = ReportActionForm
+    # Fits a 1366 px screen: the date of the events and the public flag are filters.
     list_display = [
         "reference",
         "photo",
         "excerpt",
         "category",
-        "status",
-        "priority",
+        "status_badge",
+        "priority_label",
         "assigned_to",
-        "date",
         "created_at",
-        "is_public",
     ]
     list_display_links = ["reference", "excerpt"]
     list_filter = [
@@ -88,6 +127,8 @@ class SignalementAdmin(SimpleHistoryAdmin):
     ]
     list_select_related = ["category", "assigned_to"]
     list_per_page = 50
+    # Newest first; the id breaks ties, so pages never overlap (the model's ordering).
+    ordering = ["-created_at", "-id"]
     search_fields = ["title", "description", "address", "contact_name", "contact_email"]
     search_help_text = _("Search title, description, address, contact; or a reference (SIG-…).")
     date_hierarchy = "created_at"
@@ -135,7 +176,6 @@ class SignalementAdmin(SimpleHistoryAdmin):
                     "description",
                     "date",
                     "category",
-                    "extra",
                     "media_url",
                     "loaded_version",
                 ]
@@ -172,6 +212,42 @@ class SignalementAdmin(SimpleHistoryAdmin):
         export_csv,
     ]
 
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, signalement):
+        return format_html(
+            '<span class="sig-status sig-status-{}">{}</span>',
+            signalement.status,
+            signalement.get_status_display(),
+        )
+
+    @admin.display(description=_("priority"), ordering="priority")
+    def priority_label(self, signalement):
+        return format_html(
+            '<span class="sig-priority-{}">{}</span>',
+            signalement.priority,
+            signalement.get_priority_display(),
+        )
+
+    @admin.display(description=_("answers to the category's questions"))
+    def extra_answers(self, signalement):
+        """The answers, read only (for users who may only view the report)."""
+        questions = {question.code: question for question in signalement.extra_fields()}
+        rows = []
+        for code, value in (signalement.extra or {}).items():
+            question = questions.get(code)
+            labels = {c["key"]: c["label"] for c in (question.choices or [])} if question else {}
+            shown = (
+                ", ".join(labels.get(v, v) for v in value)
+                if isinstance(value, list)
+                else labels.get(value, value)
+            )
+            rows.append((question.label if question else code, shown))
+        if not rows:
+            return "—"
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li><strong>{}</strong> {}</li>", rows)
+        )
+
     @admin.display(description=_("reference"), ordering="id")
     def reference(self, signalement):
         return signalement.reference
@@ -187,6 +263,99 @@ class SignalementAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request):
         return with_photos(super().get_queryset(request))
+
+    def get_fieldsets(self, request, obj=None):
+        """The fieldsets, with the answers to the category's questions after the first:
+        a field per question for those who may edit (the category posted, on a POST, as
+        the form does), else the answers as text."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        may_edit = (
+            self.has_change_permission(request, obj)
+            if obj is not None
+            else self.has_add_permission(request)
+        )
+        if may_edit:
+            category = self._answers_category(request, obj)
+            fields = (
+                [
+                    ANSWER_PREFIX + code
+                    for code in category.extra_fields.values_list("code", flat=True)
+                ]
+                if category is not None
+                else []
+            )
+        else:
+            fields = ["extra_answers"] if obj is not None and obj.extra else []
+        if fields:
+            fieldsets.insert(1, (_("Answers to the category's questions"), {"fields": fields}))
+        return fieldsets
+
+    @staticmethod
+    def _answers_category(request, obj):
+        if request.method == "POST":
+            posted = request.POST.get("category")
+            if not posted:
+                return None
+            try:
+                return Category.objects.filter(pk=int(posted)).first()
+            except ValueError:
+                return None
+        return obj.category if obj is not None and obj.category_id else None
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The model form without the answers' fields: the form adds them itself."""
+        fields = kwargs.get("fields")
+        if fields is None:
+            fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [name for name in fields if not name.startswith(ANSWER_PREFIX)]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_urls(self):
+        return workflow.urls(self) + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        report = self.get_object(request, object_id)
+        if report is not None and self.has_view_or_change_permission(request, report):
+            extra_context = {
+                **(extra_context or {}),
+                "sig_panel": workflow.panel(request, report, self),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            context["sig_map"] = self._map(context["cl"], open_=request.GET.get("map") == "1")
+        return response
+
+    def _map(self, changelist, open_: bool) -> dict:
+        """The located reports of the list's current filter, for its map (one query)."""
+        rows = list(
+            changelist.queryset.filter(latitude__isnull=False).values_list(
+                "pk", "latitude", "longitude", "status", "title", "description", "created_at"
+            )[: MAP_LIMIT + 1]
+        )
+        points = []
+        for pk, lat, lng, status, title, description, created_at in rows[:MAP_LIMIT]:
+            report = Signalement(pk=pk, created_at=created_at)
+            points.append(
+                {
+                    "lat": float(lat),
+                    "lng": float(lng),
+                    "status": status,
+                    "reference": report.reference,
+                    "title": title or Truncator(description).chars(60),
+                    "url": reverse("admin:signalements_signalement_change", args=[pk]),
+                }
+            )
+        return {
+            "points": points,
+            "truncated": len(rows) > MAP_LIMIT,
+            "limit": MAP_LIMIT,
+            "open": open_,
+            **workflow.map_settings(),
+        }
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
