@@ -320,6 +320,19 @@ SIGNALEMENT_NEAR_MAX_RADIUS_M = env.int("NEAR_MAX_RADIUS_M", default=50_000)
 # Possible duplicates: open reports of the same category this close, this recent.
 SIGNALEMENT_DUPLICATE_RADIUS_M = env.int("DUPLICATE_RADIUS_M", default=50)
 SIGNALEMENT_DUPLICATE_WINDOW_DAYS = env.int("DUPLICATE_WINDOW_DAYS", default=30)
+
+# The admin's dashboard counts an open report as overdue after this many days.
+SIGNALEMENT_OVERDUE_DAYS = env.int("OVERDUE_DAYS", default=7)
+
+# The admin's maps: the tile server (a URL template for Leaflet; empty: no tiles, the
+# reports drawn on a blank background) and the attribution its licence asks for.
+ADMIN_MAP_TILES_URL = env.str(
+    "ADMIN_MAP_TILES_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+)
+ADMIN_MAP_ATTRIBUTION = env.str(
+    "ADMIN_MAP_ATTRIBUTION",
+    default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
+)
 # Retention: reports in these (closed) statuses, closed more than this many days ago,
 # lose their contact data and reporter (`manage.py anonymize_reports`, daily from cron).
 SIGNALEMENT_RETENTION_DAYS = env.int("RETENTION_DAYS", default=365)
