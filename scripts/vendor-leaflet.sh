@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 (cd "$work" && npm pack --silent "leaflet@$VERSION" >/dev/null && tar xzf "leaflet-$VERSION.tgz")
 rm -rf "$target"
 mkdir -p "$target/images"
-cp "$work/package/dist/leaflet.js" "$work/package/dist/leaflet.css" "$work/package/LICENSE" "$target/"
+cp "$work/package/dist/leaflet.js" "$work/package/dist/leaflet.js.map" "$work/package/dist/leaflet.css" "$work/package/LICENSE" "$target/"
 cp "$work/package/dist/images/"*.png "$target/images/"
 echo "leaflet@$VERSION from the npm registry (npm pack), dist/ files unchanged." > "$target/SOURCE"
 echo "Leaflet $VERSION in $target"
