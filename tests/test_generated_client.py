@@ -8,8 +8,8 @@ them; a bad file comes back as the schema's validation error.
 
 The client is generated afresh in a temporary directory for the test session, so a
 schema change that breaks generated clients fails here. The same agent's flow through a
-TypeScript client: test_generated_client_ts.py, which shares `street_lighting_and_agent`
-and `assert_the_flow_is_recorded` with this file."""
+TypeScript client: test_generated_client_ts.py, which shares this file's setup and
+checks of the database."""
 
 import importlib
 import io
@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.contrib.auth.models import Group
 
-from signalements.models import AGENTS_GROUP, Comment, Signalement, Status
+from signalements.models import AGENTS_GROUP, Category, Comment, Signalement, Status
 
 from . import images
 from .factories import CategoryFactory, ExtraFieldFactory, SignalementFactory, UserFactory
@@ -43,11 +43,10 @@ REFUSED_DESCRIPTION = "Sans état du lampadaire"
 
 
 def street_lighting_and_agent():
-    """An agent who logs in with AGENT and PASSWORD, the street-lighting category asking
-    the demo's two questions (`lamp_id`, and `lamp_state`, required, from a list), and
-    two reports that the flow's list filters leave out: one of another category, one of
-    this category that is no longer new. The transactional tests' database starts empty
-    (no agents group either: migrations' rows are flushed between tests)."""
+    """An agent who logs in with AGENT and PASSWORD, and the street-lighting category
+    asking the demo's two questions (`lamp_id`, and `lamp_state`, required, from a list).
+    The transactional tests' database starts empty (no agents group either: migrations'
+    rows are flushed between tests)."""
     agent = UserFactory(username=AGENT, is_staff=True)
     agent.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0])
     lighting = CategoryFactory(code=CATEGORY, name="Éclairage public")
@@ -60,9 +59,18 @@ def street_lighting_and_agent():
         required=True,
         choices=[{"key": state, "label": state} for state in [*LAMP_STATES, "on_daytime"]],
     )
-    SignalementFactory(category=CategoryFactory(code="voirie"))
-    SignalementFactory(category=lighting, status=Status.ACKNOWLEDGED, extra={"lamp_state": "off"})
     return agent
+
+
+def reports_the_filters_leave_out():
+    """Two more reports that the flow's list filters (category, status) leave out: one
+    of another category, one of street lighting that is no longer new."""
+    SignalementFactory(category=CategoryFactory(code="voirie"))
+    SignalementFactory(
+        category=Category.objects.get(code=CATEGORY),
+        status=Status.ACKNOWLEDGED,
+        extra={"lamp_state": "off"},
+    )
 
 
 def assert_the_flow_is_recorded(agent, created_ids: list[int]):
@@ -247,9 +255,12 @@ def test_an_agent_follows_the_full_flow_with_a_generated_client(generated, live_
         assert report.status == models.StatusEnum.NEW
         created.append(report)
 
-    # The list's filters, two to a page, following `next` until there is none.
+    # The list's filters, two to a page, following `next` until there is none: the
+    # reports created since the first one, of the category, still new.
+    reports_the_filters_leave_out()
     list_reports = module(f"{signalements}list")
     filters = {
+        "created_after": created[0].created_at,
         "category": [CATEGORY],
         "status": [models.SignalementsListStatusItem.NEW],
         "ordering": [models.SignalementsListOrderingItem.ID],
@@ -266,10 +277,10 @@ def test_an_agent_follows_the_full_flow_with_a_generated_client(generated, live_
             break
         assert answer.next_.startswith(f"{live_server.url}/api/signalements/?")
         query = parse_qs(urlsplit(answer.next_).query)
-        assert (query["category"], query["status"], query["page_size"]) == (
+        assert (query["created_after"], query["category"], query["status"]) == (
+            [created[0].created_at.isoformat()],
             [CATEGORY],
             ["new"],
-            ["2"],
         )
         page = int(query["page"][0])
     assert (pages, listed) == (2, [report.id for report in created])
