@@ -41,7 +41,13 @@ $(BENCH_VENV)/bin/.installed: bench/requirements-seed.txt
 run: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py load_demo_data
-	@echo "API: http://$(HOST):$(PORT)/api/  docs: http://$(HOST):$(PORT)/api/docs/  admin: http://$(HOST):$(PORT)/admin/"
+	@echo
+	@echo "Serving http://$(HOST):$(PORT)/ (Ctrl-C stops it):"
+	@echo "  API      http://$(HOST):$(PORT)/api/  (docs: /api/docs/, schema: /api/schema/)"
+	@echo "  admin    http://$(HOST):$(PORT)/admin/  (admin or agent)"
+	@echo "  Open311  http://$(HOST):$(PORT)/open311/v2/discovery.json"
+	@echo "A service request with the demo Open311 key:"
+	@echo "  curl -s -X POST http://$(HOST):$(PORT)/open311/v2/requests.json -d api_key=demo-open311-key -d service_code=voirie -d lat=48.1147 -d long=-1.6801 -d description=Nid-de-poule"
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 serve: venv
