@@ -535,3 +535,41 @@ def test_make_run_prints_where_it_serves_after_the_demo_data():
     assert commands[serve].endswith("runserver 127.0.0.2:8765")
     echoes = [index for index, line in enumerate(commands) if line.startswith("echo")]
     assert load < min(echoes) and max(echoes) < serve  # after the demo data, before serving
+
+
+def test_the_convention_reads_examples_as_documented():
+    text = "\n".join(
+        [
+            "Text.",
+            "",
+            "```console",
+            "$ curl -s -X POST http://127.0.0.1:8000/x/ -d '{",  # a quote left open
+            '    "a": 1}\'',
+            '{"id":51,"uuid":"4f50…",…,"items":[…],"total":…}',
+            "$ curl -s http://127.0.0.1:8000/y/ \\",
+            "    -H 'Accept: text/plain'   # a comment, don't stop here",
+            "$ ls",
+            "```",
+            "<!-- readme-test: skip: needs a production deployment -->",
+            "",
+            "```sh",
+            "$ curl -s https://signalements.example.org/api/",
+            "```",
+            "```console",
+            "$ make run",
+            "```",
+        ]
+    )
+
+    first, skipped, other = readme_blocks(text)
+
+    assert first.is_example and not first.skipped and first.line == 3
+    post, get, listing = first.commands
+    assert post.where == "README.md:4" and post.text.endswith('"a": 1}\'')
+    assert json_skeleton(post.output) == {"id": 51, "uuid": "4f50…", "items": [], "total": None}
+    assert get.text.count("\n") == 1 and get.output == "" and get.calls_curl
+    assert listing.text == "ls" and not listing.calls_curl
+    assert skipped.is_example and skipped.skipped
+    assert not other.is_example
+    with pytest.raises(AssertionError, match="unknown"):
+        readme_blocks("<!-- readme-test: run twice -->\n```console\n$ curl -s x\n```")
