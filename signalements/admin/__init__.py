@@ -14,6 +14,9 @@ from .reports import SignalementAdmin
 admin.site.site_title = _("Signalements")
 admin.site.site_header = _("Signalements — back office")
 admin.site.index_title = _("Dashboard")
+# The screens are few (the breadcrumbs lead home): the report list keeps the width of a
+# 1366 px screen for itself and its filters.
+admin.site.enable_nav_sidebar = False
 # The home page shows the dashboard above the list of screens (`dashboard.py`, through
 # the `signalements_dashboard` template tag).
 admin.site.index_template = "admin/signalements/dashboard.html"

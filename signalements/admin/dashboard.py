@@ -66,21 +66,25 @@ def chart(weeks: list[dict]) -> dict:
     for index, week in enumerate(weeks):
         height = round(week["created"] / highest * (CHART_HEIGHT - CHART_TOP))
         monday = date.fromisoformat(week["week"])
+        # Coordinates as text: a template would write 12.5 as "12,5" in French.
         bars.append(
             {
-                "x": round(index * step + step * 0.15, 1),
-                "width": round(step * 0.7, 1),
-                "y": CHART_HEIGHT - height,
-                "height": height,
+                "x": f"{index * step + step * 0.15:.1f}",
+                "width": f"{step * 0.7:.1f}",
+                "y": str(CHART_HEIGHT - height),
+                "count_y": str(CHART_HEIGHT - height - 3),
+                "height": str(height),
                 "count": week["created"],
-                "label_x": round(index * step + step / 2, 1),
+                "label_x": f"{index * step + step / 2:.1f}",
                 "label": formats.date_format(monday, "j M"),
                 "week": monday,
             }
         )
     return {
         "bars": bars,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
+        "width": str(CHART_WIDTH),
+        "height": str(CHART_HEIGHT),
+        "view_height": str(CHART_HEIGHT + 24),
+        "label_y": str(CHART_HEIGHT + 16),
         "total": sum(week["created"] for week in weeks),
     }

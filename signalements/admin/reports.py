@@ -12,6 +12,7 @@ from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -113,7 +114,7 @@ class SignalementAdmin(SimpleHistoryAdmin):
         "status_badge",
         "priority_label",
         "assigned_to",
-        "created_at",
+        "created",
     ]
     list_display_links = ["reference", "excerpt"]
     list_filter = [
@@ -246,6 +247,12 @@ class SignalementAdmin(SimpleHistoryAdmin):
             return "—"
         return format_html(
             "<ul>{}</ul>", format_html_join("", "<li><strong>{}</strong> {}</li>", rows)
+        )
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, signalement):
+        return formats.date_format(
+            timezone.localtime(signalement.created_at), "SHORT_DATETIME_FORMAT"
         )
 
     @admin.display(description=_("reference"), ordering="id")

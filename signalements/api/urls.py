@@ -16,6 +16,12 @@ class Router(routers.DefaultRouter):
         permission_classes = [permissions.AllowAny]
 
 
+class RedocView(SpectacularRedocView):
+    """Redoc, with no request beyond this server (no Google Fonts, no CDN logo)."""
+
+    template_name = "signalements/api/redoc.html"
+
+
 router = Router()
 router.register("signalements", views.SignalementViewSet, basename="signalement")
 router.register("categories", views.CategoryViewSet, basename="category")
@@ -23,7 +29,7 @@ router.register("categories", views.CategoryViewSet, basename="category")
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     path("auth/token/", views.AuthTokenView.as_view(), name="auth-token"),
     path("me/", views.MeView.as_view(), name="me"),
     path(

@@ -24,7 +24,11 @@
     if (!element || !location) return;
     var map = baseMap(element);
     map.setView([location.lat, location.lng], 17);
-    L.marker([location.lat, location.lng]).addTo(map);
+    // A circle, not Leaflet's default pin: the pin's image path is guessed from the
+    // stylesheet's URL, which the static files' hashed names break.
+    L.circleMarker([location.lat, location.lng], {
+      radius: 9, weight: 2, color: "#fff", fillColor: "#c0392b", fillOpacity: 1,
+    }).addTo(map);
     element.dataset.ready = "1";
   }
 
