@@ -29,6 +29,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # First, so that its admin templates (admin/base_site.html) come before the admin's.
+    "signalements",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -43,7 +45,6 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "rest_framework.authtoken",
     "simple_history",
-    "signalements",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +81,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The admin door's template tags (its dashboard).
+            "libraries": {"signalements_admin": "signalements.admin.templatetags"},
         },
     },
 ]
@@ -137,8 +140,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- Internationalisation -------------------------------------------------------------
-LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en-us")
-LANGUAGES = [("en", "English"), ("fr", "Français")]
+# French first: the default when a request asks for no language we speak (English
+# with `Accept-Language: en`). Source strings are English; the French catalogue is
+# signalements/locale (README, "Languages"), listed here so that its translations win
+# over other apps' for the same message.
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="fr")
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "signalements" / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Paris")
 USE_I18N = True
 USE_TZ = True

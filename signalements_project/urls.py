@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/", include("signalements.api.urls")),
     path("open311/v2/", include("signalements.open311.urls")),
     path("admin/", admin.site.urls),
+    # The admin's choice of language (Django's set_language view, a POST).
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
 
 

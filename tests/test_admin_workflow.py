@@ -454,3 +454,33 @@ def test_the_form_has_no_json_for_the_extra_answers_on_add(admin_client, lamp_ca
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert Signalement.objects.get().extra == {"lamp_state": "off"}
     assert ExtraField.objects.count() == 3
+
+
+# Languages
+
+
+def test_the_admin_speaks_french_by_default_and_english_on_request(agent):
+    french = agent.get(reverse("admin:index")).content.decode()
+    assert "Tableau de bord" in french and "Par statut" in french
+    assert 'lang="fr"' in french
+
+    english = agent.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Dashboard" in english and "By status" in english
+
+    report = SignalementFactory(status="new")
+    page = agent.get(page_url(report)).content.decode()
+    # French typography: non-breaking spaces inside the quotes.
+    assert "Passer au statut « Pris en compte »" in page.replace("\u00a0", " ").replace(
+        "\u202f", " "
+    )
+    assert "Move to “Acknowledged”" in agent.get(page_url(report), **EN).content.decode()
+
+
+def test_the_language_chosen_in_the_admin_stays(agent):
+    response = agent.post(
+        reverse("set_language"), {"language": "en", "next": reverse("admin:index")}
+    )
+    assert response.status_code == 302
+    page = agent.get(reverse("admin:index")).content.decode()
+    assert "Dashboard" in page and 'lang="en"' in page
+    assert 'name="language" value="fr"' in page  # the way back

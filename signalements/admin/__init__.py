@@ -17,8 +17,10 @@ admin.site.index_title = _("Dashboard")
 # The screens are few (the breadcrumbs lead home): the report list keeps the width of a
 # 1366 px screen for itself and its filters.
 admin.site.enable_nav_sidebar = False
+# No public web site to go back to: the API and its documentation are under /api/.
+admin.site.site_url = "/api/docs/"
 # The home page shows the dashboard above the list of screens (`dashboard.py`, through
-# the `signalements_dashboard` template tag).
+# the `signalements_dashboard` template tag of `templatetags.py`).
 admin.site.index_template = "admin/signalements/dashboard.html"
 
 __all__ = ["ApiKeyAdmin", "CategoryAdmin", "SignalementAdmin"]
