@@ -38,7 +38,7 @@ $(BENCH_VENV)/bin/.installed: bench/requirements-seed.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-seed.txt
 	touch $@
 
-run: venv
+run: venv messages
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py load_demo_data
 	@echo
@@ -50,25 +50,25 @@ run: venv
 	@echo "  curl -s -X POST http://$(HOST):$(PORT)/open311/v2/requests.json -d api_key=demo-open311-key -d service_code=voirie -d lat=48.1147 -d long=-1.6801 -d description=Nid-de-poule"
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-serve: venv
+serve: venv messages
 	$(BIN)/python manage.py check --deploy --fail-level ERROR
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(SERVE_HOST) PORT=$(PORT) scripts/serve.sh
 
-test: venv
+test: venv messages
 	$(BIN)/ruff check .
 	DEBUG=1 $(BIN)/python manage.py check
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
-test-postgres: venv
+test-postgres: venv messages
 	scripts/with-postgres.sh $(BIN)/pytest
 
 # Knobs: BENCH_DB (postgresql, or sqlite), BENCH_ROWS (10000), BENCH_DURATION (10s),
 # BENCH_CONNECTIONS (16), BENCH_THREADS (2), BENCH_WARMUP (2s), BENCH_OUTPUT
 # (bench/results.md). See bench/run.py; installs wrk and postgresql when root.
-bench: venv $(BENCH_VENV)/bin/.installed
+bench: venv messages $(BENCH_VENV)/bin/.installed
 	bench/ensure-tools.sh
 	if [ "$${BENCH_DB:-postgresql}" = sqlite ]; then $(BIN)/python bench/run.py; \
 	else scripts/with-postgres.sh $(BIN)/python bench/run.py; fi
@@ -82,7 +82,18 @@ format: venv
 	$(BIN)/ruff format .
 
 schema: venv
-	DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yml
+	DEBUG=1 $(BIN)/python manage.py spectacular --lang en --validate --fail-on-warn --file schema.yml
+
+# The French catalogue (signalements/locale), compiled into the .mo that Django reads (not
+# committed). compilemessages walks the tree for locale directories: not the virtualenvs'.
+.PHONY: messages messages-update
+messages: venv
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore='.*' --ignore=bench --ignore=media --ignore=staticfiles -v 0
+
+# The catalogue again from the code (new messages come untranslated: tests/test_translations.py
+# names them until they are translated in signalements/locale/fr/LC_MESSAGES/django.po).
+messages-update: venv
+	DEBUG=1 $(BIN)/python manage.py makemessages -l fr --no-location --no-obsolete
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) staticfiles .pytest_cache

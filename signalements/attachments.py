@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .models import Attachment, Signalement
 from .photos import Photo
@@ -23,9 +23,12 @@ class TooManyPhotos(Exception):
     def __init__(self, existing: int, adding: int):
         self.limit = settings.SIGNALEMENT_MAX_ATTACHMENTS
         super().__init__(
-            _(
+            ngettext(
+                "A report has at most %(limit)d photo: it has %(existing)d, %(adding)d more "
+                "would make %(total)d.",
                 "A report has at most %(limit)d photos: it has %(existing)d, %(adding)d more "
-                "would make %(total)d."
+                "would make %(total)d.",
+                self.limit,
             )
             % {
                 "limit": self.limit,

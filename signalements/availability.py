@@ -7,6 +7,7 @@ gives up after DATABASE_CONNECT_TIMEOUT seconds.
 """
 
 from django.db import InterfaceError, OperationalError
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 
 RETRY_AFTER_SECONDS = 5
@@ -14,7 +15,7 @@ RETRY_AFTER_SECONDS = 5
 
 class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = (
+    default_detail = _(
         "The service is unavailable for a moment (its database cannot be reached). "
         "Retry in a few seconds."
     )

@@ -12,9 +12,12 @@ The file:
 
 - UTF-8 with a byte order mark (BOM), so that Excel reads accented text correctly;
   comma-separated, fields quoted when needed, CRLF line ends (RFC 4180); one header row
-  of the column names below (English, snake_case like the API's fields).
+  of the column names below in the request's language: in English (`Accept-Language:
+  en`, what scripts should send) the names as they are, snake_case like the API's
+  fields; in French, words ("Référence", "Statut"…).
 - `created_at`, `date` and `resolved_at` in ISO 8601 with the offset of `TIME_ZONE`, as
-  the API writes them; `status` and `priority` as their labels ("In progress"),
+  the API writes them; `status` and `priority` as their labels in the request's
+  language ("En cours", "In progress"),
   `category` as its name and `category_code` as its code, `assigned_to` as a username,
   `latitude`/`longitude` in WGS84 degrees (6 decimals), `is_public` as `true`/`false`;
   an empty cell for none. The private contact fields are included: agents may read
@@ -39,6 +42,7 @@ from collections.abc import Iterable, Iterator
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from .models import REFERENCE_PREFIX, Priority, Status
 
@@ -48,27 +52,30 @@ BOM = "\ufeff"
 CHUNK_SIZE = 2000
 FLUSH_SIZE = 64 * 1024
 
-COLUMNS = (
-    "reference",
-    "id",
-    "created_at",
-    "date",
-    "status",
-    "priority",
-    "category",
-    "category_code",
-    "title",
-    "description",
-    "address",
-    "latitude",
-    "longitude",
-    "is_public",
-    "assigned_to",
-    "resolved_at",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-)
+# The columns, by name (snake_case like the API's fields), with their title in the header
+# row: in English the name itself, in French words ("Référence", "Statut"…).
+COLUMN_TITLES = {
+    "reference": pgettext_lazy("CSV column", "reference"),
+    "id": pgettext_lazy("CSV column", "id"),
+    "created_at": pgettext_lazy("CSV column", "created_at"),
+    "date": pgettext_lazy("CSV column", "date"),
+    "status": pgettext_lazy("CSV column", "status"),
+    "priority": pgettext_lazy("CSV column", "priority"),
+    "category": pgettext_lazy("CSV column", "category"),
+    "category_code": pgettext_lazy("CSV column", "category_code"),
+    "title": pgettext_lazy("CSV column", "title"),
+    "description": pgettext_lazy("CSV column", "description"),
+    "address": pgettext_lazy("CSV column", "address"),
+    "latitude": pgettext_lazy("CSV column", "latitude"),
+    "longitude": pgettext_lazy("CSV column", "longitude"),
+    "is_public": pgettext_lazy("CSV column", "is_public"),
+    "assigned_to": pgettext_lazy("CSV column", "assigned_to"),
+    "resolved_at": pgettext_lazy("CSV column", "resolved_at"),
+    "contact_name": pgettext_lazy("CSV column", "contact_name"),
+    "contact_email": pgettext_lazy("CSV column", "contact_email"),
+    "contact_phone": pgettext_lazy("CSV column", "contact_phone"),
+}
+COLUMNS = tuple(COLUMN_TITLES)
 
 # What a spreadsheet may take for the start of a formula (OWASP "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -186,7 +193,7 @@ def iter_csv(queryset: QuerySet) -> Iterator[bytes]:
     (UTF-8, BOM and header row first). Runs the query on the first `next()`."""
     row = RowWriter()
     writer = csv.writer(_Echo())
-    pending: list[str] = [BOM, writer.writerow(COLUMNS)]
+    pending: list[str] = [BOM, writer.writerow([str(title) for title in COLUMN_TITLES.values()])]
     size = 0
     for values in export_values(queryset).iterator(chunk_size=CHUNK_SIZE):
         line = writer.writerow(row(values))

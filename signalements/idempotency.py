@@ -42,6 +42,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 
@@ -62,7 +63,7 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 class KeyReused(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = (
+    default_detail = _(
         "This Idempotency-Key was already used with another request (method, path or "
         "data). Use a new key for a new request."
     )
@@ -71,7 +72,7 @@ class KeyReused(exceptions.APIException):
 
 class KeyInUse(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = (
+    default_detail = _(
         "A request with this Idempotency-Key is still being processed. Retry it later: "
         "it will get that request's response."
     )
@@ -86,7 +87,7 @@ def key_of(request) -> str | None:
         return None
     if not KEY_PATTERN.fullmatch(value):
         raise exceptions.ValidationError(
-            {HEADER: ["Must be 1 to 255 printable ASCII characters (a UUID, for example)."]},
+            {HEADER: [_("Must be 1 to 255 printable ASCII characters (a UUID, for example).")]},
             code="invalid",
         )
     return value

@@ -1,22 +1,28 @@
 """Emails to reporters. Sent after the change has committed; a mail failure is logged
-and never fails or undoes the change that caused it."""
+and never fails or undoes the change that caused it. Written in the report's language
+(that of the request that created it: French unless the reporter's app asked for
+English)."""
 
 import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
+from .languages import language_for
 from .models import Signalement, Status
 
 logger = logging.getLogger(__name__)
 
-# The emails are in French, the language of the reporters this product serves first.
-STATUS_LABELS_FR = {
-    Status.NEW: "nouveau",
-    Status.ACKNOWLEDGED: "pris en compte",
-    Status.IN_PROGRESS: "en cours de traitement",
-    Status.RESOLVED: "résolu",
-    Status.REJECTED: "rejeté",
+# A status as it reads in "Your report is …" (French agrees it with "signalement").
+STATUS_IN_A_SENTENCE = {
+    Status.NEW: pgettext_lazy("your report is …", "new"),
+    Status.ACKNOWLEDGED: pgettext_lazy("your report is …", "acknowledged"),
+    Status.IN_PROGRESS: pgettext_lazy("your report is …", "in progress"),
+    Status.RESOLVED: pgettext_lazy("your report is …", "resolved"),
+    Status.REJECTED: pgettext_lazy("your report is …", "rejected"),
 }
 
 
@@ -32,21 +38,12 @@ def status_changed(signalement: Signalement, *, from_status: str, note: str = ""
     recipient = recipient_of(signalement)
     if not recipient:
         return False
-    label = STATUS_LABELS_FR[signalement.status]
-    lines = [
-        "Bonjour,",
-        "",
-        f"Votre signalement {signalement.reference} est désormais « {label} ».",
-    ]
-    if signalement.title:
-        lines.append(f"Objet : {signalement.title}")
-    if note:
-        lines += ["", "Message de l'équipe :", note]
-    lines += ["", "Merci de votre contribution.", "", "— Signalements"]
+    with translation.override(language_for(signalement.language)):
+        subject, body = status_email(signalement, note=note)
     try:
         send_mail(
-            subject=f"[{signalement.reference}] Votre signalement est {label}",
-            message="\n".join(lines),
+            subject=subject,
+            message=body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[recipient],
         )
@@ -54,3 +51,22 @@ def status_changed(signalement: Signalement, *, from_status: str, note: str = ""
         logger.exception("Could not send the status email for %s", signalement.reference)
         return False
     return True
+
+
+def status_email(signalement: Signalement, *, note: str = "") -> tuple[str, str]:
+    """The subject and body of a status change's email, in the active language."""
+    values = {
+        "reference": signalement.reference,
+        "status": STATUS_IN_A_SENTENCE[signalement.status],
+    }
+    lines = [
+        _("Hello,"),
+        "",
+        _("Your report %(reference)s is now “%(status)s”.") % values,
+    ]
+    if signalement.title:
+        lines.append(_("Subject: %(title)s") % {"title": signalement.title})
+    if note:
+        lines += ["", _("Message from the team:"), note]
+    lines += ["", _("Thank you for your contribution."), "", "— Signalements"]
+    return _("[%(reference)s] Your report is %(status)s") % values, "\n".join(lines)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.text import Truncator
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow format name -> (content type, file extension).
@@ -68,10 +69,11 @@ def process(upload) -> Photo:
     max_bytes = settings.SIGNALEMENT_ATTACHMENT_MAX_BYTES
     if upload.size > max_bytes:
         raise Rejected(
-            f"The file is larger than {filesizeformat(max_bytes)}.", code="file_too_large"
+            _("The file is larger than %(size)s.") % {"size": filesizeformat(max_bytes)},
+            code="file_too_large",
         )
     if upload.size == 0:
-        raise Rejected("The file is empty.", code="empty")
+        raise Rejected(_("The file is empty."), code="empty")
     image = _decode(upload)
     format = image.format
     # One full-size copy of the pixels at a time (a 24 MP image with transparency is
@@ -89,7 +91,7 @@ def process(upload) -> Photo:
             height=height,
         )
     except DECODING_ERRORS as error:  # e.g. a malformed EXIF block
-        raise Rejected(f"The image cannot be read: {error}.", code="corrupt") from error
+        raise Rejected(cannot_read(error), code="corrupt") from error
     finally:
         image.close()
 
@@ -118,13 +120,19 @@ def process_all(uploads) -> list[Photo]:
     return checked
 
 
+def cannot_read(error: Exception) -> str:
+    """Why an image cannot be read (Pillow's words, in English, after ours)."""
+    return _("The image cannot be read: %(error)s.") % {"error": error}
+
+
 def _decode(upload) -> Image.Image:
     """The upload's pixels, fully decoded, after checking the format and the size that
     the header announces (so that a decompression bomb is never decoded)."""
     max_pixels = settings.SIGNALEMENT_ATTACHMENT_MAX_PIXELS
     upload.seek(0)
     too_many_pixels = Rejected(
-        f"The image has more than {max_pixels:,} pixels.".replace(",", " "),
+        _("The image has more than %(count)s pixels.")
+        % {"count": f"{max_pixels:,}".replace(",", " ")},
         code="too_many_pixels",
     )
     with warnings.catch_warnings():
@@ -136,10 +144,10 @@ def _decode(upload) -> Image.Image:
             raise too_many_pixels from None
         except UnidentifiedImageError:
             raise Rejected(
-                "The file is not a JPEG, PNG or WebP image.", code="not_an_image"
+                _("The file is not a JPEG, PNG or WebP image."), code="not_an_image"
             ) from None
         except DECODING_ERRORS as error:
-            raise Rejected(f"The image cannot be read: {error}.", code="corrupt") from error
+            raise Rejected(cannot_read(error), code="corrupt") from error
         if image.width * image.height > max_pixels:
             raise too_many_pixels
         try:
@@ -148,7 +156,8 @@ def _decode(upload) -> Image.Image:
             raise too_many_pixels from None
         except DECODING_ERRORS as error:
             raise Rejected(
-                f"The image is truncated or corrupt: {error}.", code="corrupt"
+                _("The image is truncated or corrupt: %(error)s.") % {"error": error},
+                code="corrupt",
             ) from error
     return image
 

@@ -40,9 +40,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 from simple_history.utils import bulk_update_with_history
 
+from .languages import default_language
 from .models import CLOSED_STATUSES, Comment, Signalement, Status
 
 logger = logging.getLogger(__name__)
@@ -55,8 +57,24 @@ DEFAULT_RETENTION_STATUSES = (Status.RESOLVED.value, Status.REJECTED.value)
 # Reports changed per transaction: short locks, and a failure loses one batch at most.
 BATCH_SIZE = 200
 
-RETENTION_REASON = "Anonymized after {days} days (retention)"
-ERASURE_REASON = "Contact data erased at the reporter's request"
+
+def retention_reason(days: int) -> str:
+    """The history's note of an anonymization, in the site's language (`LANGUAGE_CODE`:
+    the agents who read the history), whoever runs it."""
+    with translation.override(default_language()):
+        return ngettext(
+            "Anonymized after %(days)d day (retention)",
+            "Anonymized after %(days)d days (retention)",
+            days,
+        ) % {"days": days}
+
+
+def erasure_reason() -> str:
+    """The history's note of an erasure, in the site's language, whatever the language of
+    the reporter's request."""
+    with translation.override(default_language()):
+        return gettext("Contact data erased at the reporter's request")
+
 
 HistoricalSignalement = Signalement.history.model
 
@@ -170,7 +188,7 @@ def anonymize(
         result.reports = [_summary(report) for report in due.iterator()]
         return result
 
-    reason = RETENTION_REASON.format(days=older_than.days)
+    reason = retention_reason(older_than.days)
     ids = list(due.values_list("pk", flat=True))
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
@@ -256,6 +274,6 @@ def erase_contact_data(*, user) -> int:
         HistoricalSignalement.objects.filter(id__in=[report.pk for report in reports]).update(
             **BLANK_CONTACT
         )
-        _blank_and_record(reports, detach_reporter=False, reason=ERASURE_REASON, by=user)
+        _blank_and_record(reports, detach_reporter=False, reason=erasure_reason(), by=user)
     logger.info("Erased the contact data of %d reports at their reporter's request.", len(reports))
     return len(reports)

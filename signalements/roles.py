@@ -11,16 +11,17 @@ each door's own (`api/permissions.py`, the admin's permissions, Open311's keys).
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from . import reporter_tokens
 from .models import AGENTS_GROUP, Signalement
 
 
 class Role(models.TextChoices):
-    ANONYMOUS = "anonymous", "Anonymous"
-    REPORTER = "reporter", "Reporter"
-    AGENT = "agent", "Agent"
-    ADMIN = "admin", "Admin"
+    ANONYMOUS = "anonymous", _("Anonymous")
+    REPORTER = "reporter", _("Reporter")
+    AGENT = "agent", _("Agent")
+    ADMIN = "admin", _("Admin")
 
 
 def role_of(user) -> Role:

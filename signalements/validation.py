@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
@@ -117,7 +118,7 @@ class BoundedDictField(serializers.DictField):
     """A JSON object of at most `max_keys` keys, refused before its values are looked at
     (a body of 200,000 keys is one error, answered in milliseconds)."""
 
-    default_error_messages = {"max_keys": "Ensure this object has no more than {max_keys} keys."}
+    default_error_messages = {"max_keys": _("Ensure this object has no more than {max_keys} keys.")}
 
     def __init__(self, *, max_keys: int, **kwargs):
         self.max_keys = max_keys
@@ -157,7 +158,7 @@ class NamedChoicesField(serializers.ChoiceField):
     the error alone."""
 
     default_error_messages = {
-        "invalid_choice": '"{input}" is not a valid choice. Expected one of: {choices}.'
+        "invalid_choice": _('"{input}" is not a valid choice. Expected one of: {choices}.')
     }
 
     def fail(self, key, **kwargs):

@@ -5,12 +5,13 @@ here.)"""
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from signalements.api import errors as api_errors
 from signalements.open311 import errors as open311_errors
 
 STATUS = 414
-DETAIL = "The URL is too long (at most {limit} characters, with its query string)."
 
 
 class UrlLengthMiddleware:
@@ -22,7 +23,11 @@ class UrlLengthMiddleware:
         length = len(request.META.get("PATH_INFO", "")) + len(request.META.get("QUERY_STRING", ""))
         if length <= limit:
             return self.get_response(request)
-        detail = DETAIL.format(limit=limit)
+        # Before LocaleMiddleware: the language the request asks for is looked up here.
+        with translation.override(translation.get_language_from_request(request)):
+            detail = gettext(
+                "The URL is too long (at most %(limit)d characters, with its query string)."
+            ) % {"limit": limit}
         path = request.META.get("PATH_INFO", "")
         if path.startswith("/open311/"):
             return open311_errors.error_response(request, STATUS, detail)

@@ -1,11 +1,40 @@
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from signalements.models import AGENTS_GROUP
 
 from .factories import UserFactory
+
+LOCALE = Path(__file__).resolve().parent.parent / "signalements" / "locale"
+
+
+def pytest_configure(config):
+    """The catalogues compiled (`make test` runs `make messages` first; a bare `pytest`
+    gets them here): French is the default language, the tests read it. Compiled to a
+    temporary file, then moved into place, so that a concurrent run never reads half a
+    file."""
+    compiled = False
+    for po in LOCALE.glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        partial = mo.with_name(f".{mo.name}.{os.getpid()}")
+        subprocess.run(["msgfmt", "--check", "-o", str(partial), str(po)], check=True)
+        os.replace(partial, mo)
+        compiled = True
+    if compiled:
+        # Django read the catalogues while setting up, before these were compiled: a
+        # change of LOCALE_PATHS makes it read them again.
+        with override_settings(LOCALE_PATHS=list(settings.LOCALE_PATHS)):
+            pass
 
 
 @pytest.fixture(autouse=True)

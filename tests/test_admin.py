@@ -126,8 +126,9 @@ def test_the_change_form_refuses_to_save_over_a_newer_version(admin_client):
     refused = admin_client.post(url, form)
     assert refused.status_code == 200
     errors = refused.context["adminform"].form.non_field_errors()
-    assert any("changed this report" in error for error in errors)
-    assert "changed this report" in refused.content.decode()
+    # In French, the admin's default language.
+    assert any("a modifié ce signalement" in error for error in errors)
+    assert "a modifié ce signalement" in refused.content.decode()
     report.refresh_from_db()
     assert (report.title, report.priority) == ("Changé par quelqu'un d'autre", "normal")
     # Opened again, it saves.
@@ -186,7 +187,7 @@ def test_a_bulk_action_moves_reports_through_the_workflow(admin_client):
         resolved.pk: "resolved",
     }
     messages = [str(m) for m in response.context["messages"]]
-    assert any("2 reports moved" in m for m in messages)
+    assert any("2 signalements passés au statut" in m for m in messages)
     assert any(resolved.reference in m for m in messages)
 
 
@@ -348,7 +349,7 @@ def test_a_bad_photo_in_the_admin_is_an_error_naming_it(admin_client):
 
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors["add_photos"]
-    assert errors == ["page.jpg: The file is not a JPEG, PNG or WebP image."]
+    assert errors == ["page.jpg: Le fichier n’est pas une image JPEG, PNG ou WebP."]
     assert not report.attachments.exists()
     report.refresh_from_db()
     assert report.title != "Changed"  # nothing saved
@@ -365,7 +366,7 @@ def test_the_admin_keeps_the_photo_limit(admin_client, settings):
     response = admin_client.post(url, _change_form(report, add_photos=files))
 
     assert response.status_code == 200
-    assert "at most 1 photos" in str(response.context["adminform"].form.errors["add_photos"])
+    assert "au plus 1 photo\u00a0:" in str(response.context["adminform"].form.errors["add_photos"])
     assert not report.attachments.exists()
 
 

@@ -361,7 +361,7 @@ class TestRefusedFiles:
         assert response.status_code == 400
         [error] = response.json()["errors"]
         assert (error["attr"], error["code"]) == ("photos", "too_many_photos")
-        assert "at most 2 photos" in error["detail"]
+        assert error["detail"].startswith("Un signalement a au plus 2 photos")
         assert signalement.attachments.count() == 1
         assert (
             upload(agent_client, signalement.pk, ("b.jpg", images.jpeg_with_gps())).status_code

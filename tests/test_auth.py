@@ -60,7 +60,7 @@ def test_wrong_credentials_are_a_400_with_a_clear_message(payload):
     assert response.json()["errors"] == [
         {
             "code": "invalid_credentials",
-            "detail": "Unable to log in with the credentials provided.",
+            "detail": "Impossible de se connecter avec les identifiants fournis.",
             "attr": "non_field_errors",
         }
     ]

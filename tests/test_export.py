@@ -33,7 +33,8 @@ EXPORT_URL = "/api/signalements/export.csv"
 LIST_URL = reverse("signalement-list")
 CHANGELIST = reverse("admin:signalements_signalement_changelist")
 
-# The documented columns, in order: a change here is a change for every spreadsheet.
+# The documented columns, in order: a change here is a change for every spreadsheet. The
+# header row names them so in English (`Accept-Language: en`, what scripts send).
 HEADER = [
     "reference",
     "id",
@@ -55,6 +56,28 @@ HEADER = [
     "contact_email",
     "contact_phone",
 ]
+# The same columns for people, in French (the default language).
+FRENCH_HEADER = [
+    "Référence",
+    "Identifiant",
+    "Date de création",
+    "Date de l’incident",
+    "Statut",
+    "Priorité",
+    "Catégorie",
+    "Code de la catégorie",
+    "Titre",
+    "Description",
+    "Adresse",
+    "Latitude",
+    "Longitude",
+    "Public",
+    "Attribué à",
+    "Date de résolution",
+    "Nom du contact",
+    "Courriel du contact",
+    "Téléphone du contact",
+]
 
 
 def body_of(response) -> bytes:
@@ -71,11 +94,13 @@ def parse(body: bytes) -> tuple[list[str], list[dict]]:
     return header, [dict(zip(header, row, strict=True)) for row in rows]
 
 
-def exported(client, query: str = "") -> list[dict]:
-    response = client.get(f"{EXPORT_URL}?{query}" if query else EXPORT_URL)
+def exported(client, query: str = "", language: str = "en") -> list[dict]:
+    """The rows of an export in `language`, keyed by the columns' names."""
+    url = f"{EXPORT_URL}?{query}" if query else EXPORT_URL
+    response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
     header, rows = parse(body_of(response))
-    assert header == HEADER
-    return rows
+    assert header == (HEADER if language == "en" else FRENCH_HEADER)
+    return [dict(zip(HEADER, row.values(), strict=True)) for row in rows]
 
 
 def exported_ids(client, query: str = "") -> list[int]:
@@ -206,7 +231,7 @@ def test_iso_dates_in_utc_end_with_z(agent_client, two_reports, settings):
 
 
 def test_a_csv_download_with_todays_date_in_its_name(agent_client, two_reports):
-    response = agent_client.get(EXPORT_URL)
+    response = agent_client.get(EXPORT_URL, HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -217,6 +242,25 @@ def test_a_csv_download_with_todays_date_in_its_name(agent_client, two_reports):
     # RFC 4180: CRLF after every record, the header's too.
     assert body.startswith(codecs.BOM_UTF8 + ",".join(HEADER).encode() + b"\r\n")
     assert body.endswith(b"\r\n")
+
+
+def test_the_header_and_the_labels_are_in_french_by_default(agent_client, two_reports):
+    full, bare = two_reports
+
+    header, rows = parse(body_of(agent_client.get(EXPORT_URL)))
+
+    assert header == FRENCH_HEADER
+    assert [(row["Statut"], row["Priorité"]) for row in rows] == [
+        ("Résolu", "Urgente"),
+        ("Nouveau", "Normale"),
+    ]
+    assert rows[0]["Référence"] == full.reference
+    # English on request: the names of the columns, the labels in English.
+    english = exported(agent_client)
+    assert [(row["status"], row["priority"]) for row in english] == [
+        ("Resolved", "Urgent"),
+        ("New", "Normal"),
+    ]
 
 
 def test_utf8_with_a_bom_so_that_excel_reads_french_text(agent_client, two_reports):
@@ -620,11 +664,12 @@ def test_the_admin_action_exports_the_selected_reports(
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="signalements-')
     header, rows = parse(body_of(response))
-    assert header == HEADER
+    assert header == FRENCH_HEADER  # the admin's language
+    rows = [dict(zip(HEADER, row.values(), strict=True)) for row in rows]
     # In the change list's order (newest first), with the API export's rows.
     expected = sorted(selected, key=lambda r: (r.created_at, r.pk), reverse=True)
     assert [int(row["id"]) for row in rows] == [report.pk for report in expected]
-    api_rows = {row["id"]: row for row in exported(agent_client)}
+    api_rows = {row["id"]: row for row in exported(agent_client, language="fr")}
     assert rows == [api_rows[row["id"]] for row in rows]
 
 
@@ -637,7 +682,7 @@ def test_the_admin_action_follows_the_change_list_filters(admin_client, many_rep
     _, rows = parse(body_of(response))
     expected = Signalement.objects.filter(status=Status.NEW).count()
     assert expected and len(rows) == expected
-    assert {row["status"] for row in rows} == {"New"}
+    assert {row["Statut"] for row in rows} == {"Nouveau"}
 
 
 def test_the_admin_action_needs_the_view_permission(client, many_reports):

@@ -270,7 +270,7 @@ def test_the_admin_edits_extra_fields_inline_and_validates_them(admin_client, ec
     )
 
     assert response.status_code == 200  # the form is shown again with the error
-    assert "List types need at least one choice." in response.content.decode()
+    assert "Les types liste demandent au moins un choix." in response.content.decode()
     assert not ExtraField.objects.filter(code="mast").exists()
 
 
@@ -300,7 +300,7 @@ def test_thousands_of_unknown_extra_keys_are_one_quick_error(api_client):
     assert response.json()["errors"] == [
         {
             "code": "max_keys",
-            "detail": "Ensure this object has no more than 100 keys.",
+            "detail": "Assurez-vous que cet objet ne compte pas plus de 100 clés.",
             "attr": "extra",
         }
     ]
@@ -322,4 +322,4 @@ def test_more_answers_than_the_category_has_fields_is_one_error(api_client):
     assert response.status_code == 400
     errors = response.json()["errors"]
     assert [(error["code"], error["attr"]) for error in errors] == [("too_many_keys", "extra")]
-    assert "1 extra field" in errors[0]["detail"]
+    assert "1 champ complémentaire" in errors[0]["detail"]

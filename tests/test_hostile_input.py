@@ -158,14 +158,14 @@ CASES = [
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         status=415,
         code="unsupported_media_type",
-        detail="send application/json",
+        detail="envoyez application/json",  # in French, the default language
     ),
     Case(
         "text/plain",
         "POST",
         "/api/signalements/",
         b"x",
-        headers={"Content-Type": "text/plain"},
+        headers={"Content-Type": "text/plain", "Accept-Language": "en"},
         status=415,
         code="unsupported_media_type",
         detail='"text/plain" in request: send application/json.',

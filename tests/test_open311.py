@@ -391,7 +391,7 @@ def test_a_service_definition_lists_the_extra_fields_as_attributes(client, eclai
             "code": "lamp_state",
             "datatype": "singlevaluelist",
             "required": True,
-            "datatype_description": "One key among the values.",
+            "datatype_description": "Une clé parmi les valeurs.",  # French by default
             "order": 1,
             "description": "État du lampadaire",
             "values": [{"key": "off", "name": "Éteint"}, {"key": "blinking", "name": "Clignote"}],

@@ -147,7 +147,7 @@ def test_old_closed_reports_lose_their_contact_data_and_reporter(
         assert report.reporter is None
         assert report.status in (Status.RESOLVED, Status.REJECTED)  # nothing else changed
         latest = report.history.order_by("-history_date", "-history_id").first()
-        assert latest.history_change_reason == "Anonymized after 365 days (retention)"
+        assert latest.history_change_reason == "Anonymisé après 365 jours (durée de conservation)"
         assert latest.history_user is None
         assert latest.history_type == "~"
         # Nothing personal left in the history either.
@@ -236,7 +236,7 @@ def test_a_report_without_personal_data_is_not_anonymized(api_client):
     report = close(file_report(api_client, **BLANK), Status.RESOLVED, days_ago=400)
 
     assert report.reference not in run("--older-than", "365")
-    assert report.history.filter(history_change_reason__startswith="Anonymized").count() == 0
+    assert report.history.filter(history_change_reason__startswith="Anonymisé").count() == 0
 
 
 def test_the_defaults_come_from_the_settings(settings, old_resolved, old_rejected):
@@ -249,7 +249,7 @@ def test_the_defaults_come_from_the_settings(settings, old_resolved, old_rejecte
     assert output.splitlines()[0].startswith(f"anonymized {old_resolved.reference}")
     assert "1 report anonymized among resolved reports closed more than 300 days ago" in output
     latest = old_resolved.history.order_by("-history_id").first()
-    assert latest.history_change_reason == "Anonymized after 300 days (retention)"
+    assert latest.history_change_reason == "Anonymisé après 300 jours (durée de conservation)"
 
 
 def test_verbosity_zero_prints_the_summary_only(old_resolved):
@@ -406,13 +406,34 @@ def test_a_reporter_erases_the_contact_data_of_their_own_reports_only(
         assert report.reporter == reporter  # still theirs: they still follow it
         assert report.updated_at >= before
         latest = report.history.order_by("-history_date", "-history_id").first()
-        assert latest.history_change_reason == "Contact data erased at the reporter's request"
+        assert latest.history_change_reason == "Coordonnées effacées à la demande du déclarant"
         assert latest.history_user == reporter
         assert set(history_values(report, *CONTACT)) == {("", "", "")}
         assert user_client.get(reverse("signalement-detail", args=[report.pk])).status_code == 200
     assert own_without_contact.history.count() == 1  # nothing to erase, nothing recorded
     assert contact_of(someone_elses) == CONTACT
     assert ("camille@example.org",) in history_values(someone_elses, "contact_email")
+
+
+@pytest.mark.parametrize(
+    "site_language, request_language, expected",
+    [
+        ("fr", "en", "Coordonnées effacées à la demande du déclarant"),
+        ("en", "fr", "Contact data erased at the reporter's request"),
+    ],
+)
+def test_the_history_note_is_in_the_sites_language(
+    user_client, settings, site_language, request_language, expected
+):
+    """The note is for the agents who read the history: in the site's language
+    (LANGUAGE_CODE), whatever the language of the reporter's request."""
+    settings.LANGUAGE_CODE = site_language
+    report = file_report(user_client)
+
+    user_client.post(ERASE_URL, HTTP_ACCEPT_LANGUAGE=request_language)
+
+    latest = report.history.order_by("-history_date", "-history_id").first()
+    assert latest.history_change_reason == expected
 
 
 def test_erasing_twice_erases_nothing_more(user_client):

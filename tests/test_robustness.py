@@ -63,6 +63,6 @@ def test_a_page_number_of_a_thousand_digits_is_a_documented_400(api_client):
     assert response.status_code == 400
     assert response.json()["errors"][0] == {
         "code": "max_string_length",
-        "detail": "String value too large.",
+        "detail": "Chaîne de caractères trop longue.",  # DRF's French
         "attr": "page",
     }

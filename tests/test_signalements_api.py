@@ -213,7 +213,7 @@ def test_an_unknown_report_is_a_json_404(api_client):
     assert response.status_code == 404
     assert response.json() == {
         "type": "client_error",
-        "errors": [{"code": "not_found", "detail": "Not found.", "attr": None}],
+        "errors": [{"code": "not_found", "detail": "Introuvable.", "attr": None}],
     }
 
 

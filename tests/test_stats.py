@@ -28,7 +28,14 @@ try:
 except NoReverseMatch:  # until SignalementViewSet has its `stats` action
     pytest.skip("GET /api/signalements/stats/ is not routed yet", allow_module_level=True)
 PARIS = ZoneInfo("Europe/Paris")
-STATUS_LABELS = {value: str(label) for value, label in Status.choices}
+# The statuses' labels, in French: the default language.
+STATUS_LABELS = {
+    "new": "Nouveau",
+    "acknowledged": "Pris en compte",
+    "in_progress": "En cours",
+    "resolved": "Résolu",
+    "rejected": "Rejeté",
+}
 
 
 def paris(*args) -> dt.datetime:
@@ -475,7 +482,7 @@ def test_reporters_figures_include_their_own_hidden_reports(owner_client, report
     body = get_stats(owner_client)
 
     assert body["total"] == 7
-    assert body["by_status"][2] == {"status": "in_progress", "label": "In progress", "count": 1}
+    assert body["by_status"][2] == {"status": "in_progress", "label": "En cours", "count": 1}
 
 
 def test_stats_are_read_only(agent_client):
@@ -567,6 +574,26 @@ def test_anonymous_callers_share_the_figures_for_a_while(api_client, agent_clien
     assert get_stats(agent_client)["total"] == 2  # agents: always fresh
     cache.clear()  # expiry
     assert get_stats(api_client)["total"] == 2
+
+
+def test_the_shared_figures_are_kept_apart_by_language(api_client, settings):
+    """The labels are in the caller's language: French ones are never served to a
+    client that asked for English."""
+    settings.SIGNALEMENT_STATS_CACHE_SECONDS = 60
+    SignalementFactory(status="in_progress")
+
+    french = get_stats(api_client)
+    english = api_client.get(STATS_URL, HTTP_ACCEPT_LANGUAGE="en").json()
+
+    assert french["by_status"][2] == {"status": "in_progress", "label": "En cours", "count": 1}
+    assert english["by_status"][2] == {"status": "in_progress", "label": "In progress", "count": 1}
+    assert [item["label"] for item in english["by_status"]] == [
+        "New",
+        "Acknowledged",
+        "In progress",
+        "Resolved",
+        "Rejected",
+    ]
 
 
 def test_reporters_get_fresh_figures(user_client, settings):

@@ -177,10 +177,14 @@ def test_an_invalid_choice_lists_the_valid_ones(agent_client):
     error = response.json()["errors"][0]
     assert (error["code"], error["attr"]) == ("invalid_choice", "priority")
     assert error["detail"] == (
-        '"urgente" is not a valid choice. Expected one of: low, normal, high, urgent.'
+        "«\u00a0urgente\u00a0» n’est pas un choix valide. "
+        "Valeurs possibles\u00a0: low, normal, high, urgent."
     )
     moved = agent_client.post(
-        f"/api/signalements/{report.pk}/transition/", {"status": "fini"}, format="json"
+        f"/api/signalements/{report.pk}/transition/",
+        {"status": "fini"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert moved.json()["errors"][0]["detail"].startswith(
         '"fini" is not a valid choice. Expected one of: new, acknowledged,'

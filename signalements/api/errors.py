@@ -8,6 +8,8 @@ import sys
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import JsonResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_standardized_errors.handler import ExceptionHandler as StandardizedExceptionHandler
 from rest_framework import exceptions, status
 
@@ -16,7 +18,7 @@ from signalements import availability
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
+    default_detail = _("The request conflicts with the current state of the resource.")
     default_code = "conflict"
 
 
@@ -27,7 +29,7 @@ MAX_ERRORS = 100
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
+    default_detail = _("The request body is too large.")
     default_code = "request_too_large"
 
 
@@ -44,7 +46,10 @@ class ExceptionHandler(StandardizedExceptionHandler):
         if not expected:
             return exc
         given = self.context["request"].content_type or "none"
-        detail = f'Unsupported media type "{given}" in request: send {" or ".join(expected)}.'
+        detail = gettext('Unsupported media type "%(given)s" in request: send %(expected)s.') % {
+            "given": given,
+            "expected": gettext(" or ").join(expected),
+        }
         return exceptions.UnsupportedMediaType(given, detail=detail)
 
     def format_exception(self, exc):
@@ -61,7 +66,9 @@ class ExceptionHandler(StandardizedExceptionHandler):
         if isinstance(exc, RequestDataTooBig):
             return RequestTooLarge()
         if isinstance(exc, SuspiciousOperation):
-            return exceptions.ParseError(f"The request is malformed: {exc}")
+            return exceptions.ParseError(
+                gettext("The request is malformed: %(error)s") % {"error": exc}
+            )
         return super().convert_known_exceptions(exc)
 
 
@@ -70,13 +77,13 @@ def _error_body(error_type: str, code: str, detail: str) -> dict:
 
 
 def not_found(request, exception=None) -> JsonResponse:
-    return JsonResponse(_error_body("client_error", "not_found", "Not found."), status=404)
+    return JsonResponse(_error_body("client_error", "not_found", gettext("Not found.")), status=404)
 
 
 def server_error(request) -> JsonResponse:
     if availability.is_unavailability(sys.exc_info()[1]):  # outside the views
         return service_unavailable(request)
-    body = _error_body("server_error", "error", "A server error occurred.")
+    body = _error_body("server_error", "error", gettext("A server error occurred."))
     return JsonResponse(body, status=500)
 
 
@@ -95,4 +102,5 @@ def uri_too_long(request, detail: str) -> JsonResponse:
 def bad_request(request, exception=None) -> JsonResponse:
     """A request Django refuses before any view: a Host not in ALLOWED_HOSTS, a
     malformed header."""
-    return JsonResponse(_error_body("client_error", "bad_request", "Bad request."), status=400)
+    body = _error_body("client_error", "bad_request", gettext("Bad request."))
+    return JsonResponse(body, status=400)

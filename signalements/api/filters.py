@@ -10,6 +10,9 @@ from django import forms
 from django.conf import settings
 from django.core.validators import slug_re
 from django.db.models import Case, IntegerField, Q, Value, When
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -28,7 +31,7 @@ from signalements.querystring import list_values
 class StorableIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     """An ISO 8601 datetime that the database can compare with (no calendar overflow)."""
 
-    default_error_messages = {"overflow": "Datetime is out of range."}
+    default_error_messages = {"overflow": _("Datetime is out of range.")}
 
     def to_python(self, value):
         result = super().to_python(value)
@@ -55,7 +58,7 @@ class SlugListField(forms.Field):
     """One or more codes (`?x=a&x=b` or `?x=a,b`); each must look like a slug."""
 
     widget = RepeatedOrCommaSeparatedWidget
-    default_error_messages = {"invalid_code": "%(code)r is not a valid code."}
+    default_error_messages = {"invalid_code": _("%(code)r is not a valid code.")}
 
     def to_python(self, value):
         codes = [code.strip(" \t") for code in value or [] if code.strip(" \t")]
@@ -118,9 +121,9 @@ class BoundingBoxField(CoordinatesField):
 
     count = 4
     default_error_messages = {
-        "format": "Expected min_lon,min_lat,max_lon,max_lat (four numbers).",
-        "range": "Longitudes must lie in [-180, 180] and latitudes in [-90, 90].",
-        "order": "min_lon must not exceed max_lon, nor min_lat max_lat.",
+        "format": _("Expected min_lon,min_lat,max_lon,max_lat (four numbers)."),
+        "range": _("Longitudes must lie in [-180, 180] and latitudes in [-90, 90]."),
+        "order": _("min_lon must not exceed max_lon, nor min_lat max_lat."),
     }
 
     def check(self, min_lon, min_lat, max_lon, max_lat):
@@ -153,8 +156,8 @@ class PointField(CoordinatesField):
 
     count = 2
     default_error_messages = {
-        "format": "Expected lat,lon (two numbers).",
-        "range": "Latitude must lie in [-90, 90] and longitude in [-180, 180].",
+        "format": _("Expected lat,lon (two numbers)."),
+        "range": _("Latitude must lie in [-90, 90] and longitude in [-180, 180]."),
     }
 
     def check(self, latitude, longitude):
@@ -177,6 +180,13 @@ class NearFilter(django_filters.Filter):
         return geo.within_radius(qs, *value, float(radius))
 
 
+def _descending(template: str, label: str) -> str:
+    return template % label
+
+
+descending = lazy(_descending, str)
+
+
 # Each search word is one more pass over every report's text (`icontains`): 100 words
 # took 4.9 s over 200,000 reports (a security audit). Words are deduplicated, and more
 # than this many is a 400.
@@ -194,7 +204,12 @@ def search_words(value: str) -> list[str]:
 def at_most_search_words(value: str) -> None:
     if len(search_words(value)) > SEARCH_MAX_WORDS:
         raise forms.ValidationError(
-            f"Ensure the search has no more than {SEARCH_MAX_WORDS} different words.",
+            ngettext(
+                "Ensure the search has no more than %(count)d different word.",
+                "Ensure the search has no more than %(count)d different words.",
+                SEARCH_MAX_WORDS,
+            )
+            % {"count": SEARCH_MAX_WORDS},
             code="max_words",
         )
 
@@ -205,7 +220,7 @@ class SignalementFilterForm(forms.Form):
         if cleaned_data.get("radius") is not None and not cleaned_data.get("near"):
             self.add_error(
                 "radius",
-                forms.ValidationError("radius needs near=lat,lon.", code="near_required"),
+                forms.ValidationError(_("radius needs near=lat,lon."), code="near_required"),
             )
         return cleaned_data
 
@@ -213,6 +228,16 @@ class SignalementFilterForm(forms.Form):
 class SignalementOrderingFilter(django_filters.OrderingFilter):
     """Orders by a whitelisted field; `priority` sorts by urgency, not alphabetically.
     The id is always the last key, so that pagination is deterministic."""
+
+    def build_choices(self, fields, labels):
+        """django-filter's choices, each label translated when it is read: django-filter
+        writes the descending ones ("Date (descending)") once, at import time, in the
+        language active then."""
+        choices = []
+        for field, param in fields.items():
+            label = labels[field]
+            choices += [(param, label), (f"-{param}", descending(self.descending_fmt, label))]
+        return choices
 
     def filter(self, qs, value):
         # `?ordering=id,` arrives as ["id", ""]: an empty key orders by nothing.
@@ -290,6 +315,14 @@ class SignalementFilter(django_filters.FilterSet):
             ("status", "status"),
             ("id", "id"),
         ),
+        field_labels={
+            "created_at": pgettext_lazy("ordering", "Created at"),
+            "updated_at": pgettext_lazy("ordering", "Updated at"),
+            "date": pgettext_lazy("ordering", "Date"),
+            "priority_rank": pgettext_lazy("ordering", "Priority"),
+            "status": pgettext_lazy("ordering", "Status"),
+            "id": pgettext_lazy("ordering", "Id"),
+        },
         help_text="Sort key; prefix with `-` for descending. Default: `-created_at`.",
     )
 
@@ -316,7 +349,7 @@ class StrictBooleanField(forms.Field):
     400 naming the parameter (django-filter's default reads `null`, `unknown`, `2`... as
     "no filter", which no client could tell from the schema)."""
 
-    default_error_messages = {"invalid": "Must be true or false."}
+    default_error_messages = {"invalid": _("Must be true or false.")}
 
     def to_python(self, value):
         if value in self.empty_values:

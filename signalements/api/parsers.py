@@ -2,6 +2,7 @@
 is (Python's JSON decoder recurses once per level: 20,000 nested arrays were a
 RecursionError, a 500). No report field nests more than a few levels."""
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser as DRFJSONParser
 
@@ -11,4 +12,4 @@ class JSONParser(DRFJSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+            raise exceptions.ParseError(_("JSON parse error - nested too deeply.")) from None

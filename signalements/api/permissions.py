@@ -4,6 +4,7 @@ Visibility (which reports exist for the caller) is applied in the views' queryse
 report the caller may not see is a 404. These classes decide what a caller may *do*.
 """
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, permissions
 
 from signalements import reporter_tokens
@@ -19,7 +20,7 @@ def holds_reporter_token(request) -> bool:
         return False
     if reporter_tokens.signalement_id(request) is None:
         raise exceptions.AuthenticationFailed(
-            "Invalid reporter token: unknown, expired, or its report is no longer new.",
+            _("Invalid reporter token: unknown, expired, or its report is no longer new."),
             code="authentication_failed",
         )
     return True
@@ -35,7 +36,7 @@ def may_edit_new_report(request, signalement: Signalement) -> bool:
     ):
         return True
     if holds_reporter_token(request):
-        raise exceptions.PermissionDenied("Your reporter token is for another report.")
+        raise exceptions.PermissionDenied(_("Your reporter token is for another report."))
     return False
 
 

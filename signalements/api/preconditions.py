@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.http import parse_etags
 from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 
 from signalements.models import Signalement
@@ -30,7 +31,7 @@ HEADER = "If-Match"
 
 class PreconditionFailed(exceptions.APIException):
     status_code = status.HTTP_412_PRECONDITION_FAILED
-    default_detail = (
+    default_detail = _(
         "The report changed since this ETag was read: read it again (GET), then retry "
         "with its new ETag."
     )
@@ -39,7 +40,7 @@ class PreconditionFailed(exceptions.APIException):
 
 class PreconditionRequired(exceptions.APIException):
     status_code = status.HTTP_428_PRECONDITION_REQUIRED
-    default_detail = (
+    default_detail = _(
         "Send If-Match with the report's ETag (from GET): this server refuses writes "
         "that could overwrite a change made meanwhile."
     )

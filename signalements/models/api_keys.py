@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -37,7 +38,9 @@ class ApiKey(models.Model):
     prefix = models.CharField(_("prefix"), max_length=PREFIX_LENGTH, editable=False)
     key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
     is_active = models.BooleanField(
-        _("active"), default=True, help_text=_("Untick to revoke the key (for good).")
+        pgettext_lazy("API key", "active"),
+        default=True,
+        help_text=_("Untick to revoke the key (for good)."),
     )
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)

@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from ..extra import Datatype, choices_problem
 
@@ -22,7 +23,9 @@ class Category(models.Model):
         _("group"), max_length=120, blank=True, help_text=_("Groups categories in lists.")
     )
     is_active = models.BooleanField(
-        _("active"), default=True, help_text=_("Only active categories accept new reports.")
+        pgettext_lazy("category", "active"),
+        default=True,
+        help_text=_("Only active categories accept new reports."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

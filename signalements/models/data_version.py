@@ -1,6 +1,7 @@
 """The data version's counters (see `signalements/data_version.py`)."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class DataVersion(models.Model):
@@ -11,7 +12,7 @@ class DataVersion(models.Model):
     value = models.BigIntegerField(default=0)
 
     class Meta:
-        verbose_name = "data version shard"
+        verbose_name = _("data version shard")
         default_permissions = ()
 
     def __str__(self) -> str:

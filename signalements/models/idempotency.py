@@ -1,6 +1,7 @@
 """The responses kept for `Idempotency-Key` retries (see `signalements/idempotency.py`)."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class IdempotencyKey(models.Model):
@@ -25,7 +26,7 @@ class IdempotencyKey(models.Model):
     expires_at = models.DateTimeField(db_index=True)
 
     class Meta:
-        verbose_name = "idempotency key"
+        verbose_name = _("idempotency key")
         default_permissions = ()
 
     def __str__(self) -> str:

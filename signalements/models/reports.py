@@ -17,10 +17,12 @@ from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
 from ..extra import check_extra
+from ..languages import default_language
 from .attachments import PREFETCHED_PHOTOS, Attachment
 from .categories import Category, ExtraField
 
@@ -31,11 +33,11 @@ AGENTS_GROUP = "agents"
 
 
 class Status(models.TextChoices):
-    NEW = "new", _("New")
-    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
-    IN_PROGRESS = "in_progress", _("In progress")
-    RESOLVED = "resolved", _("Resolved")
-    REJECTED = "rejected", _("Rejected")
+    NEW = "new", pgettext_lazy("status", "New")
+    ACKNOWLEDGED = "acknowledged", pgettext_lazy("status", "Acknowledged")
+    IN_PROGRESS = "in_progress", pgettext_lazy("status", "In progress")
+    RESOLVED = "resolved", pgettext_lazy("status", "Resolved")
+    REJECTED = "rejected", pgettext_lazy("status", "Rejected")
 
 
 CLOSED_STATUSES = frozenset({Status.RESOLVED, Status.REJECTED})
@@ -52,10 +54,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class Priority(models.TextChoices):
-    LOW = "low", _("Low")
-    NORMAL = "normal", _("Normal")
-    HIGH = "high", _("High")
-    URGENT = "urgent", _("Urgent")
+    LOW = "low", pgettext_lazy("priority", "Low")
+    NORMAL = "normal", pgettext_lazy("priority", "Normal")
+    HIGH = "high", pgettext_lazy("priority", "High")
+    URGENT = "urgent", pgettext_lazy("priority", "Urgent")
 
 
 # Rank of each priority, for ordering by urgency rather than alphabetically.
@@ -227,6 +229,12 @@ class Signalement(models.Model):
     # the code never sets it. The REST API's ETag is built from it (`If-Match`).
     version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
 
+    # The language of the request that created the report (`fr`, `en`): its reporter's
+    # emails are written in it.
+    language = models.CharField(
+        _("language"), max_length=10, default=default_language, editable=False
+    )
+
     # An anonymous reporter's proof of authorship: the SHA-256 of the secret returned
     # once by the create (see `reporter_tokens.py`), and when it stops being valid.
     reporter_token_hash = models.CharField(
@@ -248,6 +256,7 @@ class Signalement(models.Model):
             "reporter_token_hash",
             "reporter_token_expires_at",
             "version",
+            "language",
         ],
         cascade_delete_history=True,
         # The public note of a status change is kept with the change itself.

@@ -3,6 +3,7 @@ session, token or password), so that a browser's session cookie can never write 
 Open311 and CSRF does not concern these views. Keys are managed in the admin."""
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -21,15 +22,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         values = request.data.getlist("api_key") if hasattr(request.data, "getlist") else []
         if len(values) > 1:
-            raise exceptions.ParseError({"api_key": ["Give one value."]})
+            raise exceptions.ParseError({"api_key": [_("Give one value.")]})
         raw_key = values[0].strip() if values else ""
         if not raw_key:
-            raise exceptions.AuthenticationFailed({"api_key": ["This field is required."]})
+            raise exceptions.AuthenticationFailed({"api_key": [_("This field is required.")]})
         api_key = (
             ApiKey.objects.select_related("user").filter(key_hash=hash_api_key(raw_key)).first()
         )
         if api_key is None or not api_key.is_usable():
-            raise exceptions.AuthenticationFailed({"api_key": ["Invalid or revoked key."]})
+            raise exceptions.AuthenticationFailed({"api_key": [_("Invalid or revoked key.")]})
         now = timezone.now()
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now

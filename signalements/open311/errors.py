@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -49,11 +50,11 @@ def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, PermissionDenied):
         return exceptions.PermissionDenied()
     if isinstance(exc, RequestDataTooBig):
-        too_large = exceptions.APIException("The request body is too large.")
+        too_large = exceptions.APIException(_("The request body is too large."))
         too_large.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
         return too_large
     if isinstance(exc, SuspiciousOperation):  # e.g. too many fields
-        return exceptions.ParseError("The request is malformed.")
+        return exceptions.ParseError(_("The request is malformed."))
     return None
 
 
@@ -85,11 +86,11 @@ def error_response(request, code: int, description: str) -> HttpResponse:
 
 
 def not_found(request, exception=None) -> HttpResponse:
-    return error_response(request, status.HTTP_404_NOT_FOUND, "Not found.")
+    return error_response(request, status.HTTP_404_NOT_FOUND, _("Not found."))
 
 
 def bad_request(request, exception=None) -> HttpResponse:
-    return error_response(request, status.HTTP_400_BAD_REQUEST, "Bad request.")
+    return error_response(request, status.HTTP_400_BAD_REQUEST, _("Bad request."))
 
 
 def server_error(request) -> HttpResponse:
@@ -98,4 +99,4 @@ def server_error(request) -> HttpResponse:
         response = error_response(request, unavailable.status_code, str(unavailable.default_detail))
         response["Retry-After"] = str(unavailable.wait)
         return response
-    return error_response(request, status.HTTP_500_INTERNAL_SERVER_ERROR, "Server error.")
+    return error_response(request, status.HTTP_500_INTERNAL_SERVER_ERROR, _("Server error."))

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.validators import slug_re
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from rest_framework import serializers
 
 from signalements.extra import STRING_MAX_LENGTH, TEXT_MAX_LENGTH, Datatype
@@ -36,14 +38,23 @@ MAX_PAGE = 1_000_000
 # A service_request_id: a reference (SIG-2026-000051) or an id.
 MAX_ID_DIGITS = 18
 
-DATATYPE_DESCRIPTIONS = {
-    Datatype.STRING: f"Text, at most {STRING_MAX_LENGTH} characters.",
-    Datatype.TEXT: f"Text, at most {TEXT_MAX_LENGTH} characters.",
-    Datatype.NUMBER: "A number, e.g. 12 or 4.5.",
-    Datatype.DATETIME: "An ISO 8601 date and time, e.g. 2026-04-29T21:00:00+02:00.",
-    Datatype.SINGLEVALUELIST: "One key among the values.",
-    Datatype.MULTIVALUELIST: "One or more keys among the values: repeat attribute[code][].",
-}
+
+def datatype_description(datatype: str) -> str:
+    """What an attribute of this datatype expects, in the request's language."""
+    match datatype:
+        case Datatype.STRING:
+            return _("Text, at most %(count)d characters.") % {"count": STRING_MAX_LENGTH}
+        case Datatype.TEXT:
+            return _("Text, at most %(count)d characters.") % {"count": TEXT_MAX_LENGTH}
+        case Datatype.NUMBER:
+            return _("A number, e.g. 12 or 4.5.")
+        case Datatype.DATETIME:
+            return _("An ISO 8601 date and time, e.g. 2026-04-29T21:00:00+02:00.")
+        case Datatype.SINGLEVALUELIST:
+            return _("One key among the values.")
+        case Datatype.MULTIVALUELIST:
+            return _("One or more keys among the values: repeat attribute[code][].")
+    return ""
 
 
 def open311_status(status: str) -> str:
@@ -146,7 +157,7 @@ class AttributeSerializer(serializers.ModelSerializer):
         return True  # every extra field asks for an answer
 
     def get_datatype_description(self, field) -> str:
-        return field.description or DATATYPE_DESCRIPTIONS.get(field.datatype, "")
+        return field.description or datatype_description(field.datatype)
 
     def get_order(self, field) -> int:
         return self.context["positions"][field.pk]
@@ -270,7 +281,7 @@ def single_values(params, names) -> dict[str, str]:
     for name in names:
         given = params.getlist(name)
         if len(given) > 1:
-            errors[name] = ["Give one value."]
+            errors[name] = [_("Give one value.")]
         elif given:
             values[name] = given[0]
     if errors:
@@ -283,9 +294,9 @@ class AwareDateTimeField(serializers.Field):
     an unencoded query string turned into a space is read as `+`."""
 
     default_error_messages = {
-        "invalid": "Expected an ISO 8601 date and time, e.g. 2026-01-01T00:00:00Z.",
-        "naive": "Give a time zone: Z or ±HH:MM, e.g. 2026-01-01T00:00:00+01:00.",
-        "overflow": "Date and time out of range.",
+        "invalid": gettext_lazy("Expected an ISO 8601 date and time, e.g. 2026-01-01T00:00:00Z."),
+        "naive": gettext_lazy("Give a time zone: Z or ±HH:MM, e.g. 2026-01-01T00:00:00+01:00."),
+        "overflow": gettext_lazy("Date and time out of range."),
     }
     SPACE_FOR_PLUS = re.compile(r"(T[\d:.]+) (\d{2}:?\d{2})$")
 
@@ -350,13 +361,17 @@ class RequestsQuerySerializer(serializers.Serializer):
 
     def validate_service_request_id(self, values):
         if len(values) > MAX_RESULTS:
-            raise serializers.ValidationError(f"At most {MAX_RESULTS} ids.")
+            raise serializers.ValidationError(
+                ngettext("At most %(count)d id.", "At most %(count)d ids.", MAX_RESULTS)
+                % {"count": MAX_RESULTS}
+            )
         ids = []
         for value in values:
             pk = parse_service_request_id(value)
             if pk is None:
                 raise serializers.ValidationError(
-                    f"{value[:40]!r} is not a service_request_id (e.g. SIG-2026-000051 or 51)."
+                    _("%(value)r is not a service_request_id (e.g. SIG-2026-000051 or 51).")
+                    % {"value": value[:40]}
                 )
             ids.append(pk)
         return ids
@@ -364,7 +379,9 @@ class RequestsQuerySerializer(serializers.Serializer):
     def validate_service_code(self, values):
         for value in values:
             if not slug_re.fullmatch(value):
-                raise serializers.ValidationError(f"{value[:64]!r} is not a service_code.")
+                raise serializers.ValidationError(
+                    _("%(value)r is not a service_code.") % {"value": value[:64]}
+                )
         return values
 
     def validate(self, attrs):
@@ -377,10 +394,15 @@ class RequestsQuerySerializer(serializers.Serializer):
         elif start is None:
             start = _shift(end, -MAX_SPAN)
         elif end < start:
-            raise serializers.ValidationError({"end_date": ["Must not be before start_date."]})
+            raise serializers.ValidationError({"end_date": [_("Must not be before start_date.")]})
         elif end - start > MAX_SPAN:
             raise serializers.ValidationError(
-                {"end_date": ["start_date and end_date may not span more than 90 days."]}
+                {
+                    "end_date": [
+                        _("start_date and end_date may not span more than %(days)d days.")
+                        % {"days": MAX_SPAN.days}
+                    ]
+                }
             )
         attrs["start_date"], attrs["end_date"] = start, end
         attrs["page_size"] = min(attrs.get("page_size", MAX_RESULTS), MAX_RESULTS)
@@ -446,7 +468,7 @@ def attributes_from(params, category: Category | None) -> dict:
         match = ATTRIBUTE_PARAM.fullmatch(name)
         if match is None:
             raise serializers.ValidationError(
-                {name[:80]: ["Expected attribute[code]=value or attribute[code][]=value."]}
+                {name[:80]: [_("Expected attribute[code]=value or attribute[code][]=value.")]}
             )
         given.setdefault(match.group(1), []).extend(params.getlist(name))
     extra = {}
@@ -456,7 +478,7 @@ def attributes_from(params, category: Category | None) -> dict:
             extra[code] = [value for value in values if value != ""]
             continue
         if len(values) > 1:
-            raise serializers.ValidationError({f"attribute[{code[:64]}]": ["Give one value."]})
+            raise serializers.ValidationError({f"attribute[{code[:64]}]": [_("Give one value.")]})
         value = values[0]
         if field is not None and field.datatype == Datatype.NUMBER and value.strip():
             value = _number(value)
@@ -471,10 +493,10 @@ def to_signalement_data(params, category: Category | None) -> dict:
     values = single_values(params, POST_SINGLE_PARAMS)
     errors = {}
     if not values.get("service_code", "").strip():
-        errors["service_code"] = ["This field is required."]
+        errors["service_code"] = [_("This field is required.")]
     has_point = values.get("lat", "").strip() or values.get("long", "").strip()
     if not has_point and not values.get("address_string", "").strip():
-        errors["lat"] = ["A location is required: lat and long, or address_string."]
+        errors["lat"] = [_("A location is required: lat and long, or address_string.")]
     if errors:
         raise serializers.ValidationError(errors)
     name = " ".join(
@@ -510,7 +532,7 @@ def open311_errors(detail: dict) -> dict:
         elif name == "extra":
             errors["attribute"] = messages
         elif name == "category":
-            errors["service_code"] = ["Unknown service_code, or a service closed to requests."]
+            errors["service_code"] = [_("Unknown service_code, or a service closed to requests.")]
         else:
             errors[OPEN311_NAMES.get(name, name)] = messages
     return errors

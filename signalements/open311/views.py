@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, parsers, serializers
 from rest_framework.permissions import AllowAny
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from signalements.idempotency import idempotent
+from signalements.languages import active_language
 from signalements.models import (
     CLOSED_STATUSES,
     Category,
@@ -89,7 +91,7 @@ class Open311View(APIView):
         given = single_values(params, ["jurisdiction_id"]).get("jurisdiction_id", "").strip()
         configured = settings.OPEN311_JURISDICTION_ID
         if configured and given and given != configured:
-            raise exceptions.NotFound({"jurisdiction_id": ["Unknown jurisdiction."]})
+            raise exceptions.NotFound({"jurisdiction_id": [_("Unknown jurisdiction.")]})
 
 
 class DiscoveryView(Open311View):
@@ -209,7 +211,9 @@ class ServiceRequestListView(Open311View):
         if not serializer.is_valid():
             # The serializer names every problem at once, the answers' (extra) included.
             raise serializers.ValidationError(open311_errors(serializer.errors))
-        signalement = serializer.save(reporter=None, api_key=request.auth)
+        signalement = serializer.save(
+            reporter=None, api_key=request.auth, language=active_language()
+        )
         return Response(CreatedServiceRequestSerializer([signalement], many=True).data)
 
 

@@ -1,6 +1,7 @@
 """Accounts: API tokens, who am I, the erasure of one's contact data."""
 
 from django.contrib.auth import authenticate
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from signalements.roles import Role
@@ -20,7 +21,7 @@ class TokenRequestSerializer(serializers.Serializer):
         )
         if user is None or not user.is_active:
             raise serializers.ValidationError(
-                "Unable to log in with the credentials provided.", code="invalid_credentials"
+                _("Unable to log in with the credentials provided."), code="invalid_credentials"
             )
         return {"user": user}
 

@@ -1,6 +1,7 @@
 """Categories and their extra fields, as the REST API shows and takes them."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
@@ -63,7 +64,7 @@ class CategorySerializer(ValidatedModelSerializer):
         ]
         missing = [
             {
-                name: [ErrorDetail("This field is required.", code="required")]
+                name: [ErrorDetail(_("This field is required."), code="required")]
                 for name in required
                 if name not in item
             }
@@ -74,7 +75,7 @@ class CategorySerializer(ValidatedModelSerializer):
         codes = [field["code"] for field in extra_fields]
         if len(codes) != len(set(codes)):
             raise serializers.ValidationError(
-                "Extra field codes must be unique within a category.", code="unique"
+                _("Extra field codes must be unique within a category."), code="unique"
             )
         return extra_fields
 

@@ -1,6 +1,7 @@
 """A report's photos: `/api/signalements/{id}/attachments/` (list, add) and
 `/api/signalements/{id}/attachments/{attachment_id}/` (remove)."""
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -66,6 +67,6 @@ class AttachmentActions:
         try:
             photo = signalement.attachments.get(pk=attachment_id)
         except Attachment.DoesNotExist:
-            raise exceptions.NotFound("No such photo on this report.") from None
+            raise exceptions.NotFound(_("No such photo on this report.")) from None
         attachments.remove(photo)
         return Response(status=status.HTTP_204_NO_CONTENT)

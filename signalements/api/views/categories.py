@@ -2,6 +2,7 @@
 all of them); admins manage them."""
 
 from django.db.models import ProtectedError
+from django.utils.translation import gettext as _
 from rest_framework import viewsets
 
 from signalements.models import Category
@@ -37,6 +38,6 @@ class CategoryViewSet(MethodFirst, viewsets.ModelViewSet):
             instance.delete()
         except ProtectedError:
             raise Conflict(
-                "Reports use this category: deactivate it (is_active=false) instead.",
+                _("Reports use this category: deactivate it (is_active=false) instead."),
                 code="category_in_use",
             ) from None

@@ -1,5 +1,6 @@
 """A report's comments: `/api/signalements/{id}/comments/`."""
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -39,7 +40,7 @@ class CommentActions:
         serializer.is_valid(raise_exception=True)
         if serializer.validated_data.get("is_internal") and not agent:
             raise serializers.ValidationError(
-                {"is_internal": ["Only agents may write internal notes."]}, code="agents_only"
+                {"is_internal": [_("Only agents may write internal notes.")]}, code="agents_only"
             )
         comment = services.add_comment(
             signalement=signalement,

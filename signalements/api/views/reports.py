@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from signalements import reporter_tokens, services
 from signalements.idempotency import idempotent
+from signalements.languages import active_language
 from signalements.models import PREFETCHED_PHOTOS, Signalement, with_photos
 from signalements.roles import is_agent
 from signalements.validation import SignalementWriteSerializer
@@ -210,13 +211,15 @@ class SignalementViewSet(
 
     def perform_create(self, serializer):
         user = self.request.user
+        # The reporter's emails are written in the language of the request.
+        language = active_language()
         if user.is_authenticated:
-            self._created = serializer.save(reporter=user)
+            self._created = serializer.save(reporter=user, language=language)
             self._reporter_token = None
         else:
             # An anonymous reporter's proof of authorship, returned once (create below).
             self._reporter_token, stored = reporter_tokens.issue(self.request)
-            self._created = serializer.save(reporter=None, **stored)
+            self._created = serializer.save(reporter=None, language=language, **stored)
 
     @idempotent
     def create(self, request, *args, **kwargs):

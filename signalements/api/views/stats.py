@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from signalements import reporter_tokens, stats
+from signalements.languages import active_language
 
 from ..filters import SignalementStatsFilter, search_words
 from ..serializers import SignalementStatsSerializer
@@ -50,7 +51,7 @@ def public_cache_key(request, filterset) -> str | None:
     they share the figures for a while: a public dashboard costs one computation per
     period, not one per viewer. The key holds the filters' values as the filters read
     them (another parameter, another spelling of the same search, another order of a
-    list: the same figures, the same key)."""
+    list: the same figures, the same key), and the language (of the statuses' labels)."""
     if not settings.SIGNALEMENT_STATS_CACHE_SECONDS:
         return None
     if request.user.is_authenticated or reporter_tokens.signalement_id(request) is not None:
@@ -66,4 +67,5 @@ def public_cache_key(request, filterset) -> str | None:
             value = sorted(map(str, value))
         values[name] = value
     digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
-    return f"signalements:stats:public:{digest}"
+    # The statuses' labels are in the request's language.
+    return f"signalements:stats:public:{active_language()}:{digest}"
