@@ -468,11 +468,13 @@ The reports matching the same filters as the list (`status`, `in_bbox`, `search`
 in constant memory.
 
 UTF-8 with a byte order mark (for Excel), comma-separated, CRLF line ends, and a
-header row:
+header row in the request's language (`Accept-Language`; French by default): in English,
+the columns' names, which scripts can rely on:
 
     {",".join(exports.COLUMNS)}
 
-Dates in ISO 8601 with their offset; `status` and `priority` as labels; `category` as
+Dates in ISO 8601 with their offset; `status` and `priority` as labels in the request's
+language; `category` as
 its name and `category_code` as its code; `assigned_to` as a username; an empty cell
 for none. A text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return
 is prefixed with `'` so that spreadsheets do not evaluate it.
