@@ -11,7 +11,7 @@ PORT ?= 8000
 SERVE_HOST ?= 127.0.0.1
 export WEB_CONCURRENCY ?= 2
 
-.PHONY: run serve test test-postgres bench lint format schema clean help
+.PHONY: run serve test test-postgres bench bench-admin lint format schema clean help
 
 help:
 	@echo "make run            set up, migrate, load demo data, serve on http://$(HOST):$(PORT) (SQLite)"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-postgres  run the whole test suite on a throwaway PostgreSQL cluster"
 	@echo "make serve          production server (granian, DEBUG off): SERVE_HOST, PORT, DATABASE_URL, WEB_CONCURRENCY"
 	@echo "make bench          project vs the seed's FastAPI design, wrk, PostgreSQL (BENCH_DB=sqlite): bench/results.md"
+	@echo "make bench-admin    the admin's pages with 10,000 reports (BENCH_DB=sqlite or PostgreSQL)"
 	@echo "make schema         regenerate the committed OpenAPI schema (schema.yml)"
 	@echo "make lint | format  ruff"
 
@@ -72,6 +73,12 @@ bench: venv messages $(BENCH_VENV)/bin/.installed
 	bench/ensure-tools.sh
 	if [ "$${BENCH_DB:-postgresql}" = sqlite ]; then $(BIN)/python bench/run.py; \
 	else scripts/with-postgres.sh $(BIN)/python bench/run.py; fi
+
+# The admin's pages with 10,000 reports (BENCH_DB=sqlite, or PostgreSQL by default;
+# BENCH_ADMIN_ROWS, BENCH_ADMIN_REQUESTS): bench/admin_pages.py.
+bench-admin: venv messages
+	if [ "$${BENCH_DB:-postgresql}" = sqlite ]; then $(BIN)/python bench/admin_pages.py; \
+	else scripts/with-postgres.sh $(BIN)/python bench/admin_pages.py; fi
 
 lint: venv
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from signalements.models import (
     Category,
     Signalement,
     Status,
+    reference_of,
     reference_to_pk,
     with_photos,
 )
@@ -132,7 +133,10 @@ class SignalementAdmin(SimpleHistoryAdmin):
     ordering = ["-created_at", "-id"]
     search_fields = ["title", "description", "address", "contact_name", "contact_email"]
     search_help_text = _("Search title, description, address, contact; or a reference (SIG-…).")
-    date_hierarchy = "created_at"
+    # No date hierarchy: its years and months are a DISTINCT over every report's date in
+    # the time zone (37 ms of a 93 ms list at 10,000 reports on SQLite, where each row
+    # goes through a Python function). The "created at" filter offers today, 7 days,
+    # this month, this year.
     show_full_result_count = False
     autocomplete_fields = ["category"]
     raw_id_fields = ["reporter", "duplicate_of"]
@@ -343,19 +347,19 @@ class SignalementAdmin(SimpleHistoryAdmin):
                 "pk", "latitude", "longitude", "status", "title", "description", "created_at"
             )[: MAP_LIMIT + 1]
         )
-        points = []
-        for pk, lat, lng, status, title, description, created_at in rows[:MAP_LIMIT]:
-            report = Signalement(pk=pk, created_at=created_at)
-            points.append(
-                {
-                    "lat": float(lat),
-                    "lng": float(lng),
-                    "status": status,
-                    "reference": report.reference,
-                    "title": title or Truncator(description).chars(60),
-                    "url": reverse("admin:signalements_signalement_change", args=[pk]),
-                }
-            )
+        # One reverse() for all: 500 of them were a fifth of the list's time.
+        url = reverse("admin:signalements_signalement_change", args=[0]).replace("/0/", "/{}/")
+        points = [
+            {
+                "lat": float(lat),
+                "lng": float(lng),
+                "status": status,
+                "reference": reference_of(pk, created_at),
+                "title": title or Truncator(description).chars(60),
+                "url": url.format(pk),
+            }
+            for pk, lat, lng, status, title, description, created_at in rows[:MAP_LIMIT]
+        ]
         return {
             "points": points,
             "truncated": len(rows) > MAP_LIMIT,

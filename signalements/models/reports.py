@@ -312,10 +312,7 @@ class Signalement(models.Model):
     @property
     def reference(self) -> str:
         """Human reference, e.g. SIG-2025-000123: creation year and id (not stored)."""
-        if self.pk is None:
-            return ""
-        year = timezone.localtime(self.created_at).year
-        return f"{REFERENCE_PREFIX}-{year}-{self.pk:06d}"
+        return reference_of(self.pk, self.created_at) if self.pk is not None else ""
 
     @property
     def photos(self) -> list[Attachment]:
@@ -358,6 +355,11 @@ class Signalement(models.Model):
             missing = "longitude" if self.longitude is None else "latitude"
             message = _("Latitude and longitude go together: give both or neither.")
             raise ValidationError({missing: ValidationError(message, code="incomplete_location")})
+
+
+def reference_of(pk: int, created_at: datetime) -> str:
+    """The reference of the report `pk` created at `created_at`, without loading it."""
+    return f"{REFERENCE_PREFIX}-{timezone.localtime(created_at).year}-{pk:06d}"
 
 
 def reference_to_pk(reference: str) -> int | None:
