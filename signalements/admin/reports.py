@@ -106,6 +106,12 @@ def export_csv(modeladmin, request, queryset):
 class SignalementAdmin(SimpleHistoryAdmin):
     form = SignalementAdminForm
     action_form = ReportActionForm
+
+    class Media:
+        # The maps of the list and of a report's page (Leaflet, from our static files).
+        css = {"all": ["signalements/vendor/leaflet/leaflet.css"]}
+        js = ["signalements/vendor/leaflet/leaflet.js", "signalements/admin/maps.js"]
+
     # Fits a 1366 px screen: the date of the events and the public flag are filters.
     list_display = [
         "reference",
