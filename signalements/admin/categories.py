@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin
 from django.db.models import Count
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from signalements.models import Category, ExtraField
@@ -12,7 +13,7 @@ from .extra import ChoiceRowsField
 
 class ExtraFieldForm(forms.ModelForm):
     choices = ChoiceRowsField(
-        label=_("choices"),
+        label=capfirst(_("choices")),
         required=False,
         help_text=_("For the list types only."),
     )
