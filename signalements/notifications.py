@@ -1,9 +1,11 @@
-"""Emails to reporters. Sent after the change has committed; a mail failure is logged
-and never fails or undoes the change that caused it. Written in the report's language
-(that of the request that created it: French unless the reporter's app asked for
-English)."""
+"""Emails to reporters, sent by background tasks (`signalements/tasks.py`) once the change
+that caused them has committed: a mail server that hangs or fails never slows or undoes
+the change, and a failed send is tried again (after 1 min, 5 min, 30 min and 2 h), then
+given up (visible in the admin's task results). Written in the report's language (that
+of the request that created it: French unless the reporter's app asked for English)."""
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -13,6 +15,7 @@ from django.utils.translation import pgettext_lazy
 
 from .languages import language_for
 from .models import Signalement, Status
+from .tasks import retried_task
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +36,26 @@ def recipient_of(signalement: Signalement) -> str:
     return signalement.contact_email
 
 
-def status_changed(signalement: Signalement, *, from_status: str, note: str = "") -> bool:
-    """Tell the reporter that their report changed status. Returns whether a mail left."""
+EMAIL_RETRY_DELAYS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+)
+
+
+@retried_task(delays=EMAIL_RETRY_DELAYS, queue_name="default")
+def send_status_email(report_id: int, from_status: str, to_status: str, note: str = "") -> str:
+    """Tell the reporter that their report moved from `from_status` to `to_status`.
+    Returns what happened ("sent", or why nothing was)."""
+    signalement = Signalement.objects.select_related("reporter").filter(pk=report_id).first()
+    if signalement is None:
+        return "report deleted"
     recipient = recipient_of(signalement)
     if not recipient:
-        return False
+        return "no address"
     with translation.override(language_for(signalement.language)):
-        subject, body = status_email(signalement, note=note)
+        subject, body = status_email(signalement, status=to_status, note=note)
     try:
         send_mail(
             subject=subject,
@@ -47,17 +63,18 @@ def status_changed(signalement: Signalement, *, from_status: str, note: str = ""
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[recipient],
         )
-    except Exception:  # a mail server problem must never break the workflow
-        logger.exception("Could not send the status email for %s", signalement.reference)
-        return False
-    return True
+    except Exception:
+        logger.warning("Could not send the status email for %s", signalement.reference)
+        raise
+    return "sent"
 
 
-def status_email(signalement: Signalement, *, note: str = "") -> tuple[str, str]:
-    """The subject and body of a status change's email, in the active language."""
+def status_email(signalement: Signalement, *, status: str, note: str = "") -> tuple[str, str]:
+    """The subject and body of the email telling that the report is now `status`, in
+    the active language."""
     values = {
         "reference": signalement.reference,
-        "status": STATUS_IN_A_SENTENCE[signalement.status],
+        "status": STATUS_IN_A_SENTENCE[status],
     }
     lines = [
         _("Hello,"),

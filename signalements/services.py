@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import geo, notifications
+from . import geo, notifications, tasks
 from .models import CLOSED_STATUSES, TRANSITIONS, Comment, Signalement, Status
 
 
@@ -39,7 +39,7 @@ def transition(
     transitions of one report serialize: the second one sees the first one's result.
     The change is recorded in the history (by `by`), a non-empty `note` becomes a public
     update, and (unless `notify` is false, e.g. for imports) the reporter is notified by
-    email once the transaction has committed.
+    email: a task enqueued once the transaction has committed.
     """
     with transaction.atomic():
         locked = Signalement.objects.select_for_update().get(pk=signalement.pk)
@@ -61,8 +61,8 @@ def transition(
                 status=to_status,
             )
         if notify:
-            transaction.on_commit(
-                lambda: notifications.status_changed(locked, from_status=from_status, note=note)
+            tasks.enqueue_on_commit(
+                notifications.send_status_email, locked.pk, from_status, to_status, note
             )
     return locked
 

@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "rest_framework.authtoken",
     "simple_history",
+    # Background work: Django's tasks API (the django-tasks backport), its database queue.
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -328,6 +331,22 @@ SIGNALEMENT_NEAR_MAX_RADIUS_M = env.int("NEAR_MAX_RADIUS_M", default=50_000)
 # Possible duplicates: open reports of the same category this close, this recent.
 SIGNALEMENT_DUPLICATE_RADIUS_M = env.int("DUPLICATE_RADIUS_M", default=50)
 SIGNALEMENT_DUPLICATE_WINDOW_DAYS = env.int("DUPLICATE_WINDOW_DAYS", default=30)
+
+# Background work (signalements/tasks.py): the database queue, run by `manage.py worker`
+# (make worker); "immediate" runs each task inline when it is enqueued (the tests, or a
+# deployment that wants no worker, at the cost of emails sent during the request).
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="database")
+TASKS = {
+    "default": {
+        "BACKEND": {
+            "database": "django_tasks_db.DatabaseBackend",
+            "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+        }[TASKS_BACKEND]
+    }
+}
+# A task still running after this long is taken for abandoned (its worker died) and run
+# again by another worker.
+TASKS_ABANDONED_AFTER_SECONDS = env.int("TASKS_ABANDONED_AFTER_SECONDS", default=600)
 
 # The admin's dashboard counts an open report as overdue after this many days.
 SIGNALEMENT_OVERDUE_DAYS = env.int("OVERDUE_DAYS", default=7)
