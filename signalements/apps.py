@@ -9,7 +9,10 @@ class SignalementsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from . import attachments  # noqa: F401  (connects its signal receivers)
+        from . import (
+            attachments,  # noqa: F401  (connects its signal receivers)
+            notifications,  # noqa: F401  (listens to the domain's events)
+        )
 
         post_migrate.connect(install_triggers, sender=self)
 

@@ -13,6 +13,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import ngettext
 
+from . import events
 from .models import Attachment, Signalement
 from .photos import Photo
 
@@ -97,6 +98,12 @@ def add(*, signalement: Signalement, photos: list[Photo], by=None) -> list[Attac
             )
             # A new photo is a change of the report (e.g. for Open311's updated_datetime).
             Signalement.objects.filter(pk=locked.pk).update(updated_at=now)
+            events.emit(
+                events.ATTACHMENT_ADDED,
+                locked,
+                actor=by,
+                attachment_ids=[attachment.pk for attachment in created],
+            )
     except BaseException:
         for name in written:
             _delete_file(name)

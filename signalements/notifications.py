@@ -13,9 +13,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
+from . import events
 from .languages import language_for
 from .models import Signalement, Status
-from .tasks import retried_task
+from .tasks import enqueue_on_commit, retried_task
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,19 @@ EMAIL_RETRY_DELAYS = (
     timedelta(minutes=30),
     timedelta(hours=2),
 )
+
+
+@events.listen
+def on_event(event: events.Event) -> None:
+    """The emails that an event calls for, as tasks enqueued on commit."""
+    if event.kind == events.STATUS_CHANGED and event.data["notify"]:
+        enqueue_on_commit(
+            send_status_email,
+            event.report.pk,
+            event.data["from"],
+            event.data["to"],
+            event.data["note"],
+        )
 
 
 @retried_task(delays=EMAIL_RETRY_DELAYS, queue_name="default")

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import geo, notifications, tasks
+from . import events, geo
 from .models import CLOSED_STATUSES, TRANSITIONS, Comment, Signalement, Status
 
 
@@ -38,8 +38,9 @@ def transition(
     The row is locked for the length of the transaction, so two simultaneous
     transitions of one report serialize: the second one sees the first one's result.
     The change is recorded in the history (by `by`), a non-empty `note` becomes a public
-    update, and (unless `notify` is false, e.g. for imports) the reporter is notified by
-    email: a task enqueued once the transaction has committed.
+    update, and the change is announced (`events.STATUS_CHANGED`): the reporter is
+    emailed (unless `notify` is false, e.g. for imports) by a task enqueued once the
+    transaction has committed.
     """
     with transaction.atomic():
         locked = Signalement.objects.select_for_update().get(pk=signalement.pk)
@@ -60,10 +61,12 @@ def transition(
                 body=note,
                 status=to_status,
             )
-        if notify:
-            tasks.enqueue_on_commit(
-                notifications.send_status_email, locked.pk, from_status, to_status, note
-            )
+        events.emit(
+            events.STATUS_CHANGED,
+            locked,
+            actor=by,
+            **{"from": from_status, "to": to_status, "note": note, "notify": notify},
+        )
     return locked
 
 
@@ -71,12 +74,27 @@ def add_comment(
     *, signalement: Signalement, author, body: str, is_internal: bool, as_agent: bool
 ) -> Comment:
     """A public update or (agents only, checked by the caller) an internal note."""
-    return Comment.objects.create(
-        signalement=signalement,
-        author=author,
-        author_role="agent" if as_agent else "reporter",
-        body=body,
-        is_internal=is_internal,
+    with transaction.atomic():
+        comment = Comment.objects.create(
+            signalement=signalement,
+            author=author,
+            author_role="agent" if as_agent else "reporter",
+            body=body,
+            is_internal=is_internal,
+        )
+        commented(comment, by=author)
+    return comment
+
+
+def commented(comment: Comment, *, by=None) -> None:
+    """Announce a comment written (through `add_comment`, or the admin's inline)."""
+    events.emit(
+        events.COMMENTED,
+        comment.signalement,
+        actor=by,
+        comment_id=comment.pk,
+        is_internal=comment.is_internal,
+        author_role=comment.author_role,
     )
 
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from signalements import attachments, exports, services
+from signalements import attachments, events, exports, services
 from signalements.models import (
     Attachment,
     Category,
@@ -374,6 +374,19 @@ class SignalementAdmin(SimpleHistoryAdmin):
             **workflow.map_settings(),
         }
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            fields = sorted(
+                "extra" if name.startswith(ANSWER_PREFIX) else name
+                for name in form.changed_data
+                if name not in ("add_photos", "loaded_version")
+            )
+            if fields:
+                events.emit(events.UPDATED, obj, actor=request.user, fields=sorted(set(fields)))
+        else:
+            events.emit(events.CREATED, obj, actor=request.user)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         added = form.cleaned_data.get("add_photos") or []
@@ -393,10 +406,13 @@ class SignalementAdmin(SimpleHistoryAdmin):
                 attachments.remove(photo)
             return
         for comment in formset.save(commit=False):
-            if comment.pk is None:
+            new = comment.pk is None
+            if new:
                 comment.author = request.user
                 comment.author_role = "agent"
             comment.save()
+            if new:
+                services.commented(comment, by=request.user)
         for comment in formset.deleted_objects:
             comment.delete()
 

@@ -10,13 +10,14 @@ report's location for the map, its latest history."""
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from signalements import services
+from signalements import events, services
 from signalements.models import TRANSITIONS, Comment, Signalement, Status
 
 HISTORY_SHOWN = 8
@@ -117,7 +118,9 @@ def assign_to_me(model_admin, request, object_id):
     report.assigned_to = request.user
     report._history_user = request.user
     report._change_reason = _("Assigned to themself")
-    report.save(update_fields=["assigned_to", "updated_at"])
+    with transaction.atomic():
+        report.save(update_fields=["assigned_to", "updated_at"])
+        events.emit(events.UPDATED, report, actor=request.user, fields=["assigned_to"])
     messages.success(
         request, _("Report %(reference)s is assigned to you.") % {"reference": report.reference}
     )

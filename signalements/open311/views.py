@@ -3,6 +3,7 @@ out of the OpenAPI schema (`schema = None`): the REST API's contract stays its o
 
 from django.conf import settings
 from django.core.validators import slug_re
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404
@@ -14,6 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from signalements import events
 from signalements.idempotency import idempotent
 from signalements.languages import active_language
 from signalements.models import (
@@ -211,9 +213,11 @@ class ServiceRequestListView(Open311View):
         if not serializer.is_valid():
             # The serializer names every problem at once, the answers' (extra) included.
             raise serializers.ValidationError(open311_errors(serializer.errors))
-        signalement = serializer.save(
-            reporter=None, api_key=request.auth, language=active_language()
-        )
+        with transaction.atomic():  # the report and its event, one commit
+            signalement = serializer.save(
+                reporter=None, api_key=request.auth, language=active_language()
+            )
+            events.emit(events.CREATED, signalement)
         return Response(CreatedServiceRequestSerializer([signalement], many=True).data)
 
 

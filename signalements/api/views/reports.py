@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from signalements import reporter_tokens, services
+from signalements import events, reporter_tokens, services
 from signalements.idempotency import idempotent
 from signalements.languages import active_language
 from signalements.models import PREFETCHED_PHOTOS, Signalement, with_photos
@@ -220,6 +220,15 @@ class SignalementViewSet(
             # An anonymous reporter's proof of authorship, returned once (create below).
             self._reporter_token, stored = reporter_tokens.issue(self.request)
             self._created = serializer.save(reporter=None, language=language, **stored)
+        events.emit(events.CREATED, self._created, actor=user)
+
+    def perform_update(self, serializer):
+        updated = serializer.save()
+        # The fields the request set (validation may add others, e.g. `extra` cleaned).
+        fields = sorted(
+            name for name in serializer.validated_data if name in serializer.initial_data
+        )
+        events.emit(events.UPDATED, updated, actor=self.request.user, fields=fields)
 
     @idempotent
     def create(self, request, *args, **kwargs):
