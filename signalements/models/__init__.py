@@ -27,6 +27,13 @@ from .reports import (
     validate_web_url,
     with_writable_offset,
 )
+from .webhooks import (
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+    WebhookEvent,
+    new_webhook_secret,
+)
 
 __all__ = [
     "AGENTS_GROUP",
@@ -46,8 +53,13 @@ __all__ = [
     "Priority",
     "Signalement",
     "Status",
+    "WebhookDelivery",
+    "WebhookDeliveryAttempt",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "fits_in_utc",
     "hash_api_key",
+    "new_webhook_secret",
     "reference_of",
     "reference_to_pk",
     "validate_not_in_future",
