@@ -84,7 +84,7 @@ class WebhookEndpoint(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """The outbox: an event as it is sent (`payload`, the body of every delivery),
+    """The outbox: an event as it is sent (`payload`, the JSON body of every delivery),
     written in the transaction of the change it tells of."""
 
     event_id = models.CharField(_("event id"), max_length=40, unique=True, editable=False)
@@ -98,7 +98,9 @@ class WebhookEvent(models.Model):
         editable=False,
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
-    payload = models.JSONField(_("payload"), editable=False)
+    # The body POSTed, as text: the same bytes at every attempt (PostgreSQL's jsonb
+    # would reorder the keys).
+    payload = models.TextField(_("payload"), editable=False)
 
     class Meta:
         verbose_name = _("webhook event")
