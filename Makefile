@@ -10,14 +10,18 @@ PORT ?= 8000
 # make serve listens on every interface, as production servers behind a proxy do.
 SERVE_HOST ?= 127.0.0.1
 export WEB_CONCURRENCY ?= 2
+# Task workers that make serve starts beside the server (0: a process manager runs
+# `make worker` instead).
+TASK_WORKERS ?= 1
 
-.PHONY: run serve test test-postgres bench bench-admin lint format schema clean help
+.PHONY: run serve worker test test-postgres bench bench-admin lint format schema clean help
 
 help:
 	@echo "make run            set up, migrate, load demo data, serve on http://$(HOST):$(PORT) (SQLite)"
 	@echo "make test           run the whole test suite on SQLite"
 	@echo "make test-postgres  run the whole test suite on a throwaway PostgreSQL cluster"
-	@echo "make serve          production server (granian, DEBUG off): SERVE_HOST, PORT, DATABASE_URL, WEB_CONCURRENCY"
+	@echo "make serve          production server (granian, DEBUG off) and TASK_WORKERS task workers (1): SERVE_HOST, PORT, DATABASE_URL, WEB_CONCURRENCY"
+	@echo "make worker         one background task worker, for a process manager"
 	@echo "make bench          project vs the seed's FastAPI design, wrk, PostgreSQL (BENCH_DB=sqlite): bench/results.md"
 	@echo "make bench-admin    the admin's pages with 10,000 reports (BENCH_DB=sqlite or PostgreSQL)"
 	@echo "make schema         regenerate the committed OpenAPI schema (schema.yml)"
@@ -49,13 +53,22 @@ run: venv messages
 	@echo "  Open311  http://$(HOST):$(PORT)/open311/v2/discovery.json"
 	@echo "A service request with the demo Open311 key:"
 	@echo "  curl -s -X POST http://$(HOST):$(PORT)/open311/v2/requests.json -d api_key=demo-open311-key -d service_code=voirie -d lat=48.1147 -d long=-1.6801 -d description=Nid-de-poule"
+	@echo "A background task worker (emails, webhooks) runs beside the server; Ctrl-C stops both."
+	DEBUG=1 $(BIN)/python manage.py worker --no-startup-delay --verbosity 0 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 serve: venv messages
 	$(BIN)/python manage.py check --deploy --fail-level ERROR
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(SERVE_HOST) PORT=$(PORT) scripts/serve.sh
+	PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(SERVE_HOST) PORT=$(PORT) TASK_WORKERS=$(TASK_WORKERS) scripts/serve.sh
+
+# One background task worker in the foreground, for a process manager (systemd,
+# supervisor…): run as many as needed, on as many machines; they share the database queue.
+# (`make serve` starts TASK_WORKERS of its own: set TASK_WORKERS=0 when these run instead.)
+worker: venv messages
+	$(BIN)/python manage.py worker --no-startup-delay --no-reload
 
 test: venv messages
 	$(BIN)/ruff check .

@@ -12,6 +12,9 @@
 #   SERVE_MEDIA       1 (default here): uploaded photos served from MEDIA_ROOT at
 #                     MEDIA_URL, so that the URLs the API returns work on a one-server
 #                     install; 0 when a proxy or the storage (S3…) serves them
+#   TASK_WORKERS      background task workers (`manage.py worker`) started beside the
+#                     server and stopped with it: 0 by default here, 1 from `make serve`;
+#                     0 when a process manager runs them (`make worker`)
 #
 # Run from the project directory with the virtualenv's bin/ on PATH (make serve does).
 set -euo pipefail
@@ -37,6 +40,28 @@ esac
 case $media_url in /*) ;; *) serve_media=0 ;; esac
 case $serve_media in 1 | true | yes | on) serve_media=1 ;; *) serve_media=0 ;; esac
 
+# Task workers beside the server, stopped with it.
+task_workers=${TASK_WORKERS:-0}
+pids=()
+stop_all() {
+    if [ ${#pids[@]} -gt 0 ]; then
+        kill "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+    fi
+}
+for _ in $(seq 1 "$task_workers"); do
+    python manage.py worker --no-startup-delay --no-reload --verbosity 0 &
+    pids+=($!)
+done
+if [ "$task_workers" -gt 0 ]; then
+    # The server in the background too, so that a signal stops all of them.
+    trap 'stop_all' EXIT
+    trap 'stop_all; exit 143' TERM INT
+    run() { "$@" & pids+=($!); wait "${pids[-1]}"; }
+else
+    run() { exec "$@"; }
+fi
+
 case $server in
 granian)
     args=(--interface wsgi --host "$host" --port "$port" --workers "$workers"
@@ -46,7 +71,7 @@ granian)
         mkdir -p "$media_root"
         args+=(--static-path-route "${media_url%/}" --static-path-mount "$media_root")
     fi
-    exec granian "${args[@]}" "$app"
+    run granian "${args[@]}" "$app"
     ;;
 gunicorn)
     # gunicorn has no static route: Django serves the photos (SERVE_MEDIA).
@@ -54,7 +79,7 @@ gunicorn)
     args=(--bind "$host:$port" --workers "$workers" --timeout "${GUNICORN_TIMEOUT:-300}"
         --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1,::1}")
     if [ "$access_log" = 1 ]; then args+=(--access-logfile -); fi
-    exec gunicorn "${args[@]}" "${app%%:*}"
+    run gunicorn "${args[@]}" "${app%%:*}"
     ;;
 *)
     echo "SERVER must be granian or gunicorn, not $server" >&2

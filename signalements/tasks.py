@@ -102,7 +102,7 @@ def periodic(*, every: timedelta):
     return decorate
 
 
-@periodic(every=timedelta(minutes=1))
+@periodic(every=timedelta(seconds=5))
 def recover_abandoned() -> int:
     """Tasks that a worker started and never finished (the worker was killed, or its
     machine lost) go back to the queue once they have run for longer than
