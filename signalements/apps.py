@@ -12,6 +12,7 @@ class SignalementsConfig(AppConfig):
         from . import (
             attachments,  # noqa: F401  (connects its signal receivers)
             notifications,  # noqa: F401  (listens to the domain's events)
+            webhooks,  # noqa: F401  (listens to the domain's events: the outbox)
         )
 
         post_migrate.connect(install_triggers, sender=self)

@@ -348,6 +348,21 @@ TASKS = {
 # again by another worker.
 TASKS_ABANDONED_AFTER_SECONDS = env.int("TASKS_ABANDONED_AFTER_SECONDS", default=600)
 
+# Webhooks (signalements/webhooks.py): a failed delivery is tried again after each of
+# these delays (seconds: 1 min, 5 min, 30 min, 2 h, 6 h), then given up; each attempt
+# waits this long for an answer at most; an endpoint failing for this many hours with no
+# success is disabled. Private, loopback… addresses are refused unless allowed (tests,
+# an intranet). The sweeper (`manage.py worker`) looks for deliveries to (re)start every
+# WEBHOOK_SWEEP_SECONDS.
+WEBHOOK_RETRY_DELAYS = tuple(
+    timedelta(seconds=float(delay))
+    for delay in env.list("WEBHOOK_RETRY_DELAYS", default=["60", "300", "1800", "7200", "21600"])
+)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=24.0)
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=60.0)
+
 # The admin's dashboard counts an open report as overdue after this many days.
 SIGNALEMENT_OVERDUE_DAYS = env.int("OVERDUE_DAYS", default=7)
 
