@@ -1,8 +1,8 @@
 """The domain's models, a module each: reports and their workflow, categories and their
 extra fields, comments, photos, Open311 API keys, the data version's counters, the
-responses kept for retries (idempotency keys). Import them from here (`from
-signalements.models import Signalement`), as Django's "organizing models in a package"
-recommends."""
+responses kept for retries (idempotency keys), follows and alerts (subscriptions).
+Import them from here (`from signalements.models import Signalement`), as Django's
+"organizing models in a package" recommends."""
 
 from .api_keys import ApiKey, hash_api_key
 from .attachments import PREFETCHED_PHOTOS, Attachment, with_photos
@@ -27,6 +27,7 @@ from .reports import (
     validate_web_url,
     with_writable_offset,
 )
+from .subscriptions import ReporterOptOut, Subscription
 from .webhooks import (
     WebhookDelivery,
     WebhookDeliveryAttempt,
@@ -51,8 +52,10 @@ __all__ = [
     "IdempotencyKey",
     "ExtraField",
     "Priority",
+    "ReporterOptOut",
     "Signalement",
     "Status",
+    "Subscription",
     "WebhookDelivery",
     "WebhookDeliveryAttempt",
     "WebhookEndpoint",
