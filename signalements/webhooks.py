@@ -245,7 +245,12 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class UnsafeURL(ValueError):
-    """A webhook URL we refuse to call; the message says why."""
+    """A webhook URL we refuse to call; the message says why, `code` names the rule
+    (`invalid`: not an http(s) URL; `unsafe_url`: where it leads)."""
+
+    def __init__(self, message: str, code: str = "unsafe_url"):
+        super().__init__(message)
+        self.code = code
 
 
 def is_forbidden(address: str) -> bool:
@@ -284,9 +289,9 @@ def split_url(url: str) -> tuple[str, str, int, str]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        raise UnsafeURL(_("Enter a valid URL.")) from error
+        raise UnsafeURL(_("Enter a valid URL."), code="invalid") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeURL(_("Enter an http or https URL."))
+        raise UnsafeURL(_("Enter an http or https URL."), code="invalid")
     if parts.username is not None or parts.password is not None:
         raise UnsafeURL(_("A webhook URL may not contain credentials."))
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

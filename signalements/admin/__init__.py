@@ -1,8 +1,8 @@
 """The back office: the Django admin, one door onto the domain (`signalements/`) beside
 the REST API and Open311, none of which it imports. A module per screen: the dashboard
 (the home page), reports (with their workflow panel, inlines and forms), categories,
-Open311 API keys. Django's autodiscovery imports this package, which registers each
-`ModelAdmin` and gives the site its titles and home page."""
+Open311 API keys, webhooks (endpoints, deliveries). Django's autodiscovery imports this
+package, which registers each `ModelAdmin` and gives the site its titles and home page."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from .api_keys import ApiKeyAdmin
 from .categories import CategoryAdmin
 from .reports import SignalementAdmin
+from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
 
 admin.site.site_title = _("Signalements")
 admin.site.site_header = _("Signalements — back office")
@@ -23,4 +24,10 @@ admin.site.site_url = "/api/docs/"
 # the `signalements_dashboard` template tag of `templatetags.py`).
 admin.site.index_template = "admin/signalements/dashboard.html"
 
-__all__ = ["ApiKeyAdmin", "CategoryAdmin", "SignalementAdmin"]
+__all__ = [
+    "ApiKeyAdmin",
+    "CategoryAdmin",
+    "SignalementAdmin",
+    "WebhookDeliveryAdmin",
+    "WebhookEndpointAdmin",
+]

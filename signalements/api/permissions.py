@@ -125,3 +125,10 @@ class IsAdminOrReadOnly(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return self.allows_anonymous(request.method, view) or is_admin(request.user)
+
+
+class IsAdmin(permissions.BasePermission):
+    """Admins (superusers) only. Used for webhook endpoints."""
+
+    def has_permission(self, request, view):
+        return is_admin(request.user)

@@ -35,6 +35,10 @@ from .serializers import (
     TokenSerializer,
     TransitionSerializer,
 )
+from .serializers.webhooks import (
+    CreatedWebhookEndpointSerializer,
+    WebhookSecretSerializer,
+)
 
 # An anonymous reporter's secret for their new report (see `signalements/reporter_tokens.py`); declared
 # in SPECTACULAR_SETTINGS["APPEND_COMPONENTS"].
@@ -583,4 +587,39 @@ erase_contact_data = documented(
             responses=ErasedContactDataSerializer,
         )
     }
+)
+
+webhooks = documented(
+    operations={
+        "list": extend_schema(summary="List webhook endpoints (admins)"),
+        "create": extend_schema(
+            summary="Register a webhook endpoint (admins)",
+            description="The answer holds the endpoint's signing `secret`, shown this once. "
+            "The URL's host must resolve to public addresses only (else a 400 naming "
+            "`url`, code `unsafe_url`), unless the server sets `WEBHOOK_ALLOW_PRIVATE`.",
+            responses={201: CreatedWebhookEndpointSerializer},
+        ),
+        "retrieve": extend_schema(summary="Read a webhook endpoint (admins)"),
+        "update": extend_schema(summary="Replace a webhook endpoint (admins)"),
+        "partial_update": extend_schema(
+            summary="Change some of a webhook endpoint's fields (admins)"
+        ),
+        "destroy": extend_schema(
+            summary="Delete a webhook endpoint and its deliveries (admins)",
+            responses={204: None},
+        ),
+        "rotate_secret": extend_schema(
+            operation_id="webhooks_rotate_secret",
+            summary="Give a webhook endpoint a new signing secret (admins)",
+            description="The new secret is shown this once; the old one signs no more "
+            "(deliveries attempted from now on are signed with the new one).",
+            request=None,
+            responses={200: WebhookSecretSerializer},
+        ),
+    },
+    validation_errors=[
+        (["unsafe_url"], "url", {"actions": WRITE_ACTIONS}),
+        (["max_length"], "categories", {"actions": WRITE_ACTIONS}),
+        *PAGINATION_ERRORS,
+    ],
 )

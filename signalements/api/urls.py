@@ -25,6 +25,7 @@ class RedocView(SpectacularRedocView):
 router = Router()
 router.register("signalements", views.SignalementViewSet, basename="signalement")
 router.register("categories", views.CategoryViewSet, basename="category")
+router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,11 +1,12 @@
 """The REST API's views, a module per resource: reports (with their sub-resources as
 actions: attachments, comments, history, stats, transition), the CSV export, categories,
-accounts."""
+accounts, webhook endpoints."""
 
 from .accounts import AuthTokenView, EraseContactDataView, MeView
 from .categories import CategoryViewSet
 from .export import SignalementExportViewSet, export_csv_view
 from .reports import SignalementViewSet
+from .webhooks import WebhookEndpointViewSet
 
 __all__ = [
     "AuthTokenView",
@@ -14,5 +15,6 @@ __all__ = [
     "MeView",
     "SignalementExportViewSet",
     "SignalementViewSet",
+    "WebhookEndpointViewSet",
     "export_csv_view",
 ]
