@@ -116,4 +116,4 @@ def test_the_api_index_is_open_to_everyone(client):
     response = client.get("/api/", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 200
-    assert set(response.json()) == {"signalements", "categories"}
+    assert set(response.json()) == {"signalements", "categories", "webhooks"}
