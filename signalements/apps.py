@@ -10,6 +10,7 @@ class SignalementsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import (
+            alerts,  # noqa: F401  (listens to new reports)
             attachments,  # noqa: F401  (connects its signal receivers)
             notifications,  # noqa: F401  (listens to the domain's events)
             webhooks,  # noqa: F401  (listens to the domain's events: the outbox)

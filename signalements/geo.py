@@ -20,18 +20,33 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
 
 
-def within_radius(queryset: QuerySet, latitude, longitude, radius_m: float) -> QuerySet:
-    """Reports within `radius_m` metres of the point, annotated with `distance_sq`
-    (squared metres, for ordering nearest first)."""
+def bounding_box(latitude, longitude, radius_m: float) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """The box around the circle, `(min_lat, min_lon, max_lat, max_lon)`, at the columns'
+    6 decimals, rounded outwards and kept within the earth's ranges (a circle across the
+    antimeridian is cut there, as the list's `near` filter cuts it)."""
     lat, lon = float(latitude), float(longitude)
     dlat = radius_m / METRES_PER_DEGREE
     cos_lat = max(math.cos(math.radians(lat)), 1e-6)
     dlon = min(180.0, dlat / cos_lat)
+    return (
+        _bound(max(-90.0, lat - dlat), ROUND_FLOOR),
+        _bound(max(-180.0, lon - dlon), ROUND_FLOOR),
+        _bound(min(90.0, lat + dlat), ROUND_CEILING),
+        _bound(min(180.0, lon + dlon), ROUND_CEILING),
+    )
+
+
+def within_radius(queryset: QuerySet, latitude, longitude, radius_m: float) -> QuerySet:
+    """Reports within `radius_m` metres of the point, annotated with `distance_sq`
+    (squared metres, for ordering nearest first)."""
+    lat, lon = float(latitude), float(longitude)
+    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
+    min_lat, min_lon, max_lat, max_lon = bounding_box(lat, lon, radius_m)
     queryset = queryset.filter(
-        latitude__gte=_bound(lat - dlat, ROUND_FLOOR),
-        latitude__lte=_bound(lat + dlat, ROUND_CEILING),
-        longitude__gte=_bound(max(-180.0, lon - dlon), ROUND_FLOOR),
-        longitude__lte=_bound(min(180.0, lon + dlon), ROUND_CEILING),
+        latitude__gte=min_lat,
+        latitude__lte=max_lat,
+        longitude__gte=min_lon,
+        longitude__lte=max_lon,
     )
     north = (Cast(F("latitude"), FloatField()) - Value(lat)) * Value(METRES_PER_DEGREE)
     east = (Cast(F("longitude"), FloatField()) - Value(lon)) * Value(METRES_PER_DEGREE * cos_lat)

@@ -1,21 +1,29 @@
-"""Emails to reporters, sent by background tasks (`signalements/tasks.py`) once the change
-that caused them has committed: a mail server that hangs or fails never slows or undoes
-the change, and a failed send is tried again (after 1 min, 5 min, 30 min and 2 h), then
-given up (visible in the admin's task results). Written in the report's language (that
-of the request that created it: French unless the reporter's app asked for English)."""
+"""The emails about a report, sent by background tasks (`signalements/tasks.py`) once the
+change that caused them has committed: a mail server that hangs or fails never slows or
+undoes the change, and a failed send is tried again after each of `EMAIL_RETRY_DELAYS`
+(1 min, 5 min, 30 min, 2 h), then given up (visible in the admin's task results). One
+task per recipient: a retry sends to that one again, not to everyone.
+
+- To the **reporter** (their account's email, else the contact email given with the
+  report), in the report's language (that of the request that created it): a
+  confirmation of the new report with its reference and link; each status change;
+  each public update that an agent writes. Unless they unsubscribed from the report.
+- To the report's **followers** (`subscriptions.py`), in each one's language: its status
+  changes and public updates, with nothing of the reporter's contact data.
+
+The emails (`emails.py`) have a text and an HTML part; the notifications carry a one-click
+unsubscribe link (RFC 8058)."""
 
 import logging
-from datetime import timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
-from . import events
+from . import emails, events
 from .languages import language_for
-from .models import Signalement, Status
+from .models import Comment, ReporterOptOut, Signalement, Status, Subscription
+from .subscriptions import report_summary, report_unsubscribe_url, reporter_address
 from .tasks import enqueue_on_commit, retried_task
 
 logger = logging.getLogger(__name__)
@@ -29,75 +37,194 @@ STATUS_IN_A_SENTENCE = {
     Status.REJECTED: pgettext_lazy("your report is …", "rejected"),
 }
 
+# Kept for callers of the first version: the retry delays are the emails'.
+EMAIL_RETRY_DELAYS = emails.RETRY_DELAYS
+
 
 def recipient_of(signalement: Signalement) -> str:
     """The reporter's account email, or else the contact email given with the report."""
-    if signalement.reporter_id and signalement.reporter.email:
-        return signalement.reporter.email
-    return signalement.contact_email
-
-
-EMAIL_RETRY_DELAYS = (
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-)
+    return reporter_address(signalement)
 
 
 @events.listen
 def on_event(event: events.Event) -> None:
     """The emails that an event calls for, as tasks enqueued on commit."""
-    if event.kind == events.STATUS_CHANGED and event.data["notify"]:
-        enqueue_on_commit(
-            send_status_email,
-            event.report.pk,
-            event.data["from"],
-            event.data["to"],
-            event.data["note"],
-        )
+    report = event.report
+    if event.kind == events.CREATED:
+        enqueue_on_commit(send_creation_email, report.pk)
+    elif event.kind == events.STATUS_CHANGED and event.data["notify"]:
+        change = (event.data["from"], event.data["to"], event.data["note"])
+        enqueue_on_commit(send_status_email, report.pk, *change)
+        enqueue_on_commit(notify_followers, report.pk, status=event.data["to"], note=change[2])
+    elif event.kind == events.COMMENTED and not event.data["is_internal"]:
+        comment_id = event.data["comment_id"]
+        if event.data["author_role"] == "agent":
+            enqueue_on_commit(send_comment_email, report.pk, comment_id)
+        enqueue_on_commit(notify_followers, report.pk, comment_id=comment_id)
 
 
-@retried_task(delays=EMAIL_RETRY_DELAYS, queue_name="default")
-def send_status_email(report_id: int, from_status: str, to_status: str, note: str = "") -> str:
-    """Tell the reporter that their report moved from `from_status` to `to_status`.
-    Returns what happened ("sent", or why nothing was)."""
-    signalement = Signalement.objects.select_related("reporter").filter(pk=report_id).first()
-    if signalement is None:
-        return "report deleted"
-    recipient = recipient_of(signalement)
-    if not recipient:
-        return "no address"
-    with translation.override(language_for(signalement.language)):
-        subject, body = status_email(signalement, status=to_status, note=note)
+def _reporter_report(report_id: int) -> tuple[Signalement | None, str]:
+    """The report and its reporter's address, or why they are not written to."""
+    report = Signalement.objects.select_related("reporter").filter(pk=report_id).first()
+    if report is None:
+        return None, "report deleted"
+    if not recipient_of(report):
+        return None, "no address"
+    if ReporterOptOut.objects.filter(signalement=report).exists():
+        return None, "unsubscribed"
+    return report, ""
+
+
+def _send_to_reporter(
+    report: Signalement, template: str, *, what: str, subject: str, context: dict
+) -> None:
+    recipient = recipient_of(report)
+    message = emails.compose(
+        template,
+        to=recipient,
+        subject=subject,
+        context={
+            "as_reporter": True,
+            "reference": report.reference,
+            "title": report.title,
+            "url": emails.report_url(report.pk),
+            **context,
+        },
+        unsubscribe_url=report_unsubscribe_url(report.pk, recipient),
+    )
     try:
-        send_mail(
-            subject=subject,
-            message=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[recipient],
-        )
+        message.send()
     except Exception:
-        logger.warning("Could not send the status email for %s", signalement.reference)
+        logger.warning("Could not send the %s email for %s", what, report.reference)
         raise
+
+
+@retried_task(delays=EMAIL_RETRY_DELAYS)
+def send_creation_email(report_id: int) -> str:
+    """Tell the reporter that their report was received: its reference and its link."""
+    report, why_not = _reporter_report(report_id)
+    if report is None:
+        return why_not
+    with translation.override(language_for(report.language)):
+        recipient = recipient_of(report)
+        message = emails.compose(
+            "report_created",
+            to=recipient,
+            subject=_("[%(reference)s] Your report was received") % {"reference": report.reference},
+            context={
+                "reference": report.reference,
+                "title": report.title,
+                "url": emails.report_url(report.pk),
+                "stop_url": report_unsubscribe_url(report.pk, recipient),
+            },
+        )
+    message.send()
     return "sent"
 
 
-def status_email(signalement: Signalement, *, status: str, note: str = "") -> tuple[str, str]:
-    """The subject and body of the email telling that the report is now `status`, in
-    the active language."""
-    values = {
+@retried_task(delays=EMAIL_RETRY_DELAYS)
+def send_status_email(report_id: int, from_status: str, to_status: str, note: str = "") -> str:
+    """Tell the reporter that their report moved from `from_status` to `to_status`.
+    Returns what happened ("sent", or why nothing was)."""
+    report, why_not = _reporter_report(report_id)
+    if report is None:
+        return why_not
+    with translation.override(language_for(report.language)):
+        subject, context = status_email(report, status=to_status, note=note)
+        _send_to_reporter(report, "status_changed", what="status", subject=subject, context=context)
+    return "sent"
+
+
+def status_email(signalement: Signalement, *, status: str, note: str = "") -> tuple[str, dict]:
+    """The subject and the templates' context of the email telling that the report is
+    now `status`, in the active language."""
+    status_words = str(STATUS_IN_A_SENTENCE[status])
+    subject = _("[%(reference)s] Your report is %(status)s") % {
         "reference": signalement.reference,
-        "status": STATUS_IN_A_SENTENCE[status],
+        "status": status_words,
     }
-    lines = [
-        _("Hello,"),
-        "",
-        _("Your report %(reference)s is now “%(status)s”.") % values,
-    ]
-    if signalement.title:
-        lines.append(_("Subject: %(title)s") % {"title": signalement.title})
-    if note:
-        lines += ["", _("Message from the team:"), note]
-    lines += ["", _("Thank you for your contribution."), "", "— Signalements"]
-    return _("[%(reference)s] Your report is %(status)s") % values, "\n".join(lines)
+    return subject, {"status": status_words, "note": note}
+
+
+@retried_task(delays=EMAIL_RETRY_DELAYS)
+def send_comment_email(report_id: int, comment_id: int) -> str:
+    """Tell the reporter of an agent's public update on their report."""
+    report, why_not = _reporter_report(report_id)
+    if report is None:
+        return why_not
+    comment = Comment.objects.filter(pk=comment_id, is_internal=False).first()
+    if comment is None:
+        return "comment deleted"
+    with translation.override(language_for(report.language)):
+        subject = _("[%(reference)s] A new update on your report") % {"reference": report.reference}
+        _send_to_reporter(
+            report, "comment_added", what="comment", subject=subject, context={"body": comment.body}
+        )
+    return "sent"
+
+
+@retried_task(delays=EMAIL_RETRY_DELAYS)
+def notify_followers(report_id: int, *, status: str = "", note: str = "", comment_id=None) -> str:
+    """An email task for each confirmed follower of the report, about a status change
+    or a public comment. Not to the reporter's address (the reporter's own emails say
+    it, or they wrote the comment); not to others when the report is no longer public."""
+    report = Signalement.objects.select_related("reporter").filter(pk=report_id).first()
+    if report is None:
+        return "report deleted"
+    reporter = recipient_of(report)
+    follows = Subscription.objects.filter(
+        kind=Subscription.Kind.FOLLOW, signalement=report, confirmed_at__isnull=False
+    ).order_by("pk")
+    sent = 0
+    for follow in follows:
+        if emails.same_address(follow.email, reporter):
+            continue
+        if not report.is_public and not (
+            report.reporter_id and follow.user_id == report.reporter_id
+        ):
+            continue
+        send_update_email.enqueue(follow.pk, status=status, note=note, comment_id=comment_id)
+        sent += 1
+    return f"{sent} follower(s)"
+
+
+@retried_task(delays=EMAIL_RETRY_DELAYS)
+def send_update_email(follow_id: int, *, status: str = "", note: str = "", comment_id=None) -> str:
+    """A status change or a public comment, to one follower of the report."""
+    follow = (
+        Subscription.objects.select_related("signalement__category")
+        .filter(pk=follow_id, confirmed_at__isnull=False)
+        .first()
+    )
+    if follow is None:
+        return "unsubscribed"
+    report = follow.signalement
+    body = ""
+    if comment_id is not None:
+        comment = Comment.objects.filter(pk=comment_id, is_internal=False).first()
+        if comment is None:
+            return "comment deleted"
+        body = comment.body
+    with translation.override(language_for(follow.language)):
+        context = {"as_reporter": False, **report_summary(report), "body": body, "note": note}
+        if status:
+            context["status"] = str(STATUS_IN_A_SENTENCE[status])
+            template = "status_changed"
+            subject = _("[%(reference)s] The report you follow is %(status)s") % {
+                "reference": report.reference,
+                "status": context["status"],
+            }
+        else:
+            template = "comment_added"
+            subject = _("[%(reference)s] A new update on the report you follow") % {
+                "reference": report.reference
+            }
+        message = emails.compose(
+            template,
+            to=follow.email,
+            subject=subject,
+            context=context,
+            unsubscribe_url=report_unsubscribe_url(report.pk, follow.email),
+        )
+    message.send()
+    return "sent"

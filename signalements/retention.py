@@ -7,7 +7,9 @@ this module makes sure they are not kept longer than needed:
 
 - `anonymize()` (the `anonymize_reports` command, run daily from cron) blanks the contact
   fields and detaches the reporter of closed reports past the retention period
-  (`RETENTION_DAYS`, statuses `RETENTION_STATUSES`).
+  (`RETENTION_DAYS`, statuses `RETENTION_STATUSES`), and deletes their follows; it also
+  deletes the follows and alerts whose address was never confirmed
+  (`SUBSCRIPTION_CONFIRM_DAYS`, `subscriptions.py`).
 - `erase_contact_data()` (`POST /api/me/erase-contact-data/`) blanks the contact fields
   of a reporter's own reports at their request; they stay linked to their reports.
 
@@ -45,7 +47,8 @@ from django.utils.translation import gettext, ngettext
 from simple_history.utils import bulk_update_with_history
 
 from .languages import default_language
-from .models import CLOSED_STATUSES, Comment, Signalement, Status
+from .models import CLOSED_STATUSES, Comment, Signalement, Status, Subscription
+from .subscriptions import prune_unconfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +160,10 @@ class AnonymizationResult:
     older_than: timedelta
     statuses: tuple[str, ...]
     reports: list[AnonymizedReport] = field(default_factory=list)
+    # The follows of these reports, deleted with them; the follows and alerts whose
+    # address was not confirmed in time (SUBSCRIPTION_CONFIRM_DAYS), deleted too.
+    follows: int = 0
+    unconfirmed: int = 0
 
     @property
     def count(self) -> int:
@@ -186,6 +193,10 @@ def anonymize(
     due = due_for_anonymization(cutoff=cutoff, statuses=statuses)
     if dry_run:
         result.reports = [_summary(report) for report in due.iterator()]
+        result.follows = Subscription.objects.filter(
+            signalement_id__in=[report.pk for report in result.reports]
+        ).count()
+        result.unconfirmed = prune_unconfirmed(now=now, dry_run=True)
         return result
 
     reason = retention_reason(older_than.days)
@@ -204,7 +215,9 @@ def anonymize(
             reports = list(due.filter(pk__in=batch))
             if reports:
                 _anonymize_batch(reports, reason=reason)
+                result.follows += _delete_follows(reports)
         result.reports += [_summary(report) for report in reports]
+    result.unconfirmed = prune_unconfirmed(now=now)
     return result
 
 
@@ -236,6 +249,13 @@ def _anonymize_batch(reports: list[Signalement], *, reason: str) -> None:
         signalement_id__in=ids, author_role="reporter", author__isnull=False
     ).update(author=None)
     _blank_and_record(reports, detach_reporter=True, reason=reason, by=None)
+
+
+def _delete_follows(reports: list[Signalement]) -> int:
+    """Anonymized reports' followers hear no more of them (their addresses are personal
+    data too): how many follows go."""
+    follows = Subscription.objects.filter(signalement_id__in=[report.pk for report in reports])
+    return follows.delete()[1].get(Subscription._meta.label, 0)
 
 
 def _blank_and_record(reports: list[Signalement], *, detach_reporter: bool, reason: str, by):

@@ -211,6 +211,11 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Signalements <noreply@localhost>")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# A failed email is tried again after each of these delays (seconds), then given up.
+EMAIL_RETRY_DELAYS = env.list("EMAIL_RETRY_DELAYS", cast=int, default=[60, 300, 1800, 7200])
+# The links in emails (a report, a confirmation, an unsubscribe) start with this: the
+# address where people reach this server (its public HTTPS address behind a proxy).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Logging: everything to stderr, the process manager collects it -----------------
 LOGGING = {
@@ -254,6 +259,9 @@ REST_FRAMEWORK = {
         "login": env.str("THROTTLE_LOGIN", default="10/minute") or None,
         # Open311 service requests (POST requests.{json,xml}) per API key.
         "open311_create": env.str("THROTTLE_OPEN311_CREATE", default="1000/hour") or None,
+        # Follows and alerts asked for (each sends a confirmation email), per client IP
+        # and, apart, per email address.
+        "subscribe": env.str("THROTTLE_SUBSCRIBE", default="20/hour") or None,
     },
     # Number of reverse proxies in front of the app, so that throttling sees the
     # client's address in X-Forwarded-For rather than the proxy's; 0 without a proxy:
@@ -288,6 +296,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "signalements.models.Status",
         "PriorityEnum": "signalements.models.Priority",
+        # Alerts (POST /api/alerts/): the area's kinds, one per variant of the request,
+        # and what an emailed link names.
+        "AlertKindEnum": "signalements.models.Subscription.Area",
+        "CircleAlertKindEnum": ["circle"],
+        "BoxAlertKindEnum": ["bbox"],
+        "SubscriptionLinkKindEnum": ["follow", "alert", "report"],
         "ValidationErrorEnum": f"{_ERROR_ENUMS}.ValidationErrorEnum.choices",
         "ClientErrorEnum": f"{_ERROR_ENUMS}.ClientErrorEnum.choices",
         "ServerErrorEnum": f"{_ERROR_ENUMS}.ServerErrorEnum.choices",
@@ -362,6 +376,12 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=24.0)
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=60.0)
+
+# Follows and alerts (signalements/subscriptions.py): a confirmation link is valid this
+# many days (a subscription still unconfirmed after them is deleted by anonymize_reports);
+# daily alert digests are due from this hour of the day (TIME_ZONE) on.
+SUBSCRIPTION_CONFIRM_DAYS = env.int("SUBSCRIPTION_CONFIRM_DAYS", default=7)
+ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=7)
 
 # The admin's dashboard counts an open report as overdue after this many days.
 SIGNALEMENT_OVERDUE_DAYS = env.int("OVERDUE_DAYS", default=7)

@@ -20,7 +20,7 @@ RULES_OPENAPI_CANNOT_STATE = {
     "future_date": "date",
     # A category must exist and be active, an assignee must be an agent, an original an
     # existing report: the schema cannot list the current codes, users and reports.
-    "does_not_exist": "category/assigned_to/duplicate_of",
+    "does_not_exist": "category/assigned_to/duplicate_of/categories",
     # A report's extra answers depend on its category's fields, set by the admins.
     "unknown_field": "extra.*",
     "too_many_keys": "extra",
@@ -40,10 +40,13 @@ RULES_OPENAPI_CANNOT_STATE = {
     # A date-time whose UTC time falls outside years 1 to 9999 (RFC 3339 allows any
     # offset on any date; the schema's `date-time` format cannot bound the instant).
     "overflow": "date/date_after/date_before/created_after/created_before",
-    # A point (`near`) or a box (`in_bbox`): numbers in one string, within the earth's
-    # ranges; a pattern cannot bound numbers.
+    # A point (`near`) or a box (`in_bbox`, an alert's `bbox`): numbers in one string or
+    # list, within the earth's ranges; a pattern cannot bound numbers, nor a list's items
+    # each their own.
     "format": "near/in_bbox",
-    "range": "near/in_bbox",
+    "range": "near/in_bbox/bbox",
+    # An alert's box: its minimums not above its maximums (numbers in a list).
+    "order": "bbox",
     # A photo upload's files must be images (a schema says "binary").
     "not_an_image": "photos",
     "corrupt": "photos",
@@ -51,6 +54,9 @@ RULES_OPENAPI_CANNOT_STATE = {
     "too_many_photos": "photos",
     # Only agents write internal notes (a rule of the caller's role, not of the data).
     "agents_only": "is_internal",
+    # An anonymous follower gives their address; a logged-in one may leave it out (their
+    # account's): a rule of the caller, not of the data.
+    "email_required": "email",
     # The category's code is unique.
     "unique": "code",
     # A report's original must be another report than itself (a relation between the

@@ -74,6 +74,7 @@ def server_environment(database_url: str, **overrides: str) -> dict:
         "THROTTLE_USER_WRITE": "",
         "THROTTLE_LOGIN": "",
         "THROTTLE_ANON_EXPENSIVE_READ": "",
+        "THROTTLE_SUBSCRIBE": "",
         "LOG_LEVEL": "WARNING",
         "ACCESS_LOG": "0",
         "PYTHONWARNINGS": "ignore",

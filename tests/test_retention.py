@@ -400,7 +400,7 @@ def test_a_reporter_erases_the_contact_data_of_their_own_reports_only(
     response = user_client.post(ERASE_URL)
 
     assert response.status_code == 200
-    assert response.json() == {"erased": 2}
+    assert response.json() == {"erased": 2, "subscriptions": 0}
     for report in (own_open, own_closed):
         assert contact_of(report) == BLANK
         assert report.reporter == reporter  # still theirs: they still follow it
@@ -438,13 +438,13 @@ def test_the_history_note_is_in_the_sites_language(
 
 def test_erasing_twice_erases_nothing_more(user_client):
     report = file_report(user_client)
-    assert user_client.post(ERASE_URL).json() == {"erased": 1}
+    assert user_client.post(ERASE_URL).json() == {"erased": 1, "subscriptions": 0}
     history_count = report.history.count()
 
     response = user_client.post(ERASE_URL)
 
     assert response.status_code == 200
-    assert response.json() == {"erased": 0}
+    assert response.json() == {"erased": 0, "subscriptions": 0}
     assert report.history.count() == history_count
 
 
@@ -453,7 +453,7 @@ def test_contact_data_left_in_the_history_only_is_erased_too(user_client):
     user_client.patch(reverse("signalement-detail", args=[report.pk]), BLANK, format="json")
     assert ("camille@example.org",) in history_values(report, "contact_email")
 
-    assert user_client.post(ERASE_URL).json() == {"erased": 1}
+    assert user_client.post(ERASE_URL).json() == {"erased": 1, "subscriptions": 0}
 
     assert set(history_values(report, *CONTACT)) == {("", "", "")}
 
@@ -469,7 +469,7 @@ def test_the_erasure_is_recorded_as_made_by_the_reporter_outside_requests_too(
 
 
 def test_a_user_without_reports_erases_nothing(user_client):
-    assert user_client.post(ERASE_URL).json() == {"erased": 0}
+    assert user_client.post(ERASE_URL).json() == {"erased": 0, "subscriptions": 0}
 
 
 def test_the_erase_url_takes_post_only(user_client):

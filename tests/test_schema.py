@@ -109,6 +109,12 @@ def test_operations_open_to_anonymous_clients_say_so(generated_schema):
         ("/api/signalements/{id}/attachments/", "get"),
         ("/api/signalements/stats/", "get"),
         ("/api/auth/token/", "post"),
+        ("/api/signalements/{id}/follow/", "post"),
+        ("/api/alerts/", "post"),
+        ("/api/subscriptions/confirm/{token}/", "get"),
+        ("/api/subscriptions/confirm/{token}/", "post"),
+        ("/api/subscriptions/unsubscribe/{token}/", "get"),
+        ("/api/subscriptions/unsubscribe/{token}/", "post"),
     }
 
 

@@ -87,6 +87,10 @@ EXPECTED_OPERATIONS = {
         "/api/auth/token/": ["POST", "DELETE"],
         "/api/me/": ["GET"],
         "/api/me/erase-contact-data/": ["POST"],
+        "/api/signalements/{id}/follow/": ["POST"],
+        "/api/alerts/": ["POST"],
+        "/api/subscriptions/confirm/{token}/": ["GET", "POST"],
+        "/api/subscriptions/unsubscribe/{token}/": ["GET", "POST"],
     }.items()
     for method in methods
 }
@@ -108,14 +112,38 @@ def before_generate_path_parameters(context, strategy):
         existing = st.fixed_dictionaries({"id": st.sampled_from(SIGNALEMENT_IDS)})
     elif names == {"code"}:
         existing = st.fixed_dictionaries({"code": st.sampled_from(CATEGORY_CODES)})
+    elif names == {"token"}:
+        existing = st.fixed_dictionaries({"token": st.sampled_from(link_tokens())})
     else:
         return strategy
     return st.one_of(strategy, existing)
 
 
+# The alert of `api_data` (id 1), whose links' tokens the fuzzing mixes in.
+ALERT_KEY = "fuzz-alert-key"
+
+
+def link_tokens() -> list[str]:
+    """Valid tokens of the emailed links: the alert's confirmation and unsubscribe, and
+    the unsubscribe of the emails about report 2 to its contact address."""
+    from django.core import signing
+
+    from signalements import subscriptions
+
+    return [
+        signing.dumps({"s": 1, "k": ALERT_KEY}, salt=subscriptions.CONFIRM_SALT),
+        signing.dumps({"s": 1, "k": ALERT_KEY}, salt=subscriptions.UNSUBSCRIBE_SALT),
+        signing.dumps(
+            {"r": 2, "a": subscriptions.address_digest("habitant@example.com")},
+            salt=subscriptions.UNSUBSCRIBE_SALT,
+        ),
+    ]
+
+
 @pytest.fixture
 def api_data(django_db_reset_sequences):
-    """A few categories (one in use, one inactive) and reports (one private, one closed)."""
+    """A few categories (one in use, one inactive), reports (one private, one closed) and
+    an alert not confirmed yet."""
     from signalements.models import Category, Signalement, Status
 
     voirie = Category.objects.create(code="voirie", name="Voirie", group="Voirie")
@@ -133,6 +161,20 @@ def api_data(django_db_reset_sequences):
     Signalement.objects.create(description="Signalement privé", date=date, is_public=False)
     Signalement.objects.create(description="Déjà traité", date=date, status=Status.RESOLVED)
     assert sorted(Signalement.objects.values_list("id", flat=True)) == SIGNALEMENT_IDS
+    from signalements.models import Subscription
+
+    alert = Subscription.objects.create(
+        kind="alert",
+        email="veille@example.com",
+        key=ALERT_KEY,
+        area="bbox",
+        min_latitude=Decimal("48.1"),
+        min_longitude=Decimal("-1.7"),
+        max_latitude=Decimal("48.2"),
+        max_longitude=Decimal("-1.6"),
+        frequency="immediate",
+    )
+    assert alert.pk == 1
 
 
 @pytest.fixture(params=["anonymous", "staff"])

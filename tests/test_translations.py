@@ -311,9 +311,14 @@ def test_open311_explains_its_rules_in_the_requests_language(client):
                 "Message de l’équipe\u00a0:",
                 "Une équipe passe demain.",
                 "",
+                "Suivre son avancement\u00a0: http://127.0.0.1:8000/api/signalements/{id}/",
+                "",
                 "Merci de votre contribution.",
                 "",
                 "— Signalements",
+                "",
+                "Vous recevez cet e-mail parce que vous avez fait ce signalement.",
+                "Pour ne plus recevoir ces e-mails\u00a0: {unsubscribe}",
             ],
         ),
         (
@@ -328,9 +333,14 @@ def test_open311_explains_its_rules_in_the_requests_language(client):
                 "Message from the team:",
                 "Une équipe passe demain.",
                 "",
+                "Follow its progress: http://127.0.0.1:8000/api/signalements/{id}/",
+                "",
                 "Thank you for your contribution.",
                 "",
                 "— Signalements",
+                "",
+                "You receive this email because you made this report.",
+                "To stop these emails: {unsubscribe}",
             ],
         ),
     ],
@@ -352,7 +362,14 @@ def test_the_status_email_is_in_the_reports_language(
     assert response.status_code == 200, response.content
     [message] = mail.outbox
     assert message.subject == subject.format(reference=report.reference)
-    assert message.body == "\n".join(lines).format(reference=report.reference)
+    unsubscribe = message.extra_headers["List-Unsubscribe"].strip("<>")
+    assert message.body == "\n".join(lines).format(
+        reference=report.reference, id=report.pk, unsubscribe=unsubscribe
+    )
+    # The same words in its HTML part, in the same language.
+    [(html, _)] = message.alternatives
+    assert f'<html lang="{language}">' in html
+    assert lines[2].format(reference=f"<strong>{report.reference}</strong>") in html
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -34,6 +35,14 @@ from .serializers import (
     TokenRequestSerializer,
     TokenSerializer,
     TransitionSerializer,
+)
+from .serializers.subscriptions import (
+    BoxAlertSerializer,
+    CircleAlertSerializer,
+    ConfirmationSerializer,
+    FollowSerializer,
+    SubscriptionAcceptedSerializer,
+    UnsubscriptionSerializer,
 )
 from .serializers.webhooks import (
     CreatedWebhookEndpointSerializer,
@@ -433,10 +442,25 @@ signalements = documented(
                 responses={201: CommentSerializer},
             ),
         ],
+        "follow": extend_schema(
+            operation_id="signalements_follow",
+            summary="Follow a report's public updates by email (anyone who may see it)",
+            description="Its status changes and public updates are emailed to `email` once "
+            "the address is confirmed by the link sent to it (valid "
+            "`SUBSCRIPTION_CONFIRM_DAYS`). Logged in, `email` may be left out: the "
+            "account's own address follows at once. Every email has a one-click "
+            "unsubscribe link. The answer is the same whether the address followed the "
+            "report already or not, and never holds an address. Limited per client and "
+            "per address (`THROTTLE_SUBSCRIBE`).",
+            request=FollowSerializer,
+            responses={202: SubscriptionAcceptedSerializer},
+        ),
     },
     # Codes raised by model validation (`Signalement.clean()`, model field validators),
     # by the filters' form and by the photos' checks.
     validation_errors=[
+        # An anonymous caller must give the address (a logged-in one has their account's).
+        (["email_required"], "email", {"actions": ["follow"]}),
         (["future_date"], "date", {"actions": WRITE_ACTIONS}),
         (["near_required"], "radius", {"actions": ["list", "stats"]}),
         (["max_words"], "search", {"actions": ["list", "stats"]}),
@@ -580,9 +604,10 @@ erase_contact_data = documented(
             summary="Erase the contact data of your reports",
             description="Blanks `contact_name`, `contact_email` and `contact_phone` on every "
             "report you filed, also in their history, and records the erasure in each "
-            "report's history. You stay their reporter: you still see and follow them "
-            "(status emails go to your account's email). Calling it again erases nothing "
-            "more (`erased`: 0).",
+            "report's history, and deletes your follows and alerts (asked for while "
+            "logged in, or at your account's address or your reports' contact addresses). "
+            "You stay their reporter: you still see them, and status emails go to your "
+            "account's email. Calling it again erases nothing more (`erased`: 0).",
             request=None,
             responses=ErasedContactDataSerializer,
         )
@@ -622,4 +647,109 @@ webhooks = documented(
         (["max_length"], "categories", {"actions": WRITE_ACTIONS}),
         *PAGINATION_ERRORS,
     ],
+)
+
+# --- Follows and alerts ------------------------------------------------------------------
+
+ALERTS_DESCRIPTION = """\
+New public reports with a location, in a circle (`kind: circle`: `lat`, `lng`,
+`radius_m` up to `NEAR_MAX_RADIUS_M`, as the list's `near`) or a box (`kind: bbox`:
+`bbox` as the list's `in_bbox`), of the given `categories` (codes; none: all), emailed
+to `email` one by one (`frequency: immediate`) or in one digest a day (`daily`, from
+`ALERT_DIGEST_HOUR`, when there is anything new).
+
+Nothing is sent before the address is confirmed by the link sent to it (valid
+`SUBSCRIPTION_CONFIRM_DAYS`), unless it is the logged-in account's own address. Every
+email has a one-click unsubscribe link. The answer is the same whether the address had
+this alert already or not, and never holds an address. Limited per client and per
+address (`THROTTLE_SUBSCRIBE`)."""
+
+alerts = documented(
+    operations={
+        "post": extend_schema(
+            operation_id="alerts_create",
+            summary="Ask for email alerts about new reports in an area (anyone)",
+            description=ALERTS_DESCRIPTION,
+            request=PolymorphicProxySerializer(
+                component_name="Alert",
+                serializers={"circle": CircleAlertSerializer, "bbox": BoxAlertSerializer},
+                resource_type_field_name="kind",
+            ),
+            responses={202: SubscriptionAcceptedSerializer},
+        )
+    },
+    validation_errors=[
+        # A box's latitudes within [-90, 90], its minimums not above its maximums (which
+        # a schema cannot state of a list's items), and categories that exist.
+        (["range", "order"], "bbox", {"methods": ["post"]}),
+        (["does_not_exist"], "categories", {"methods": ["post"]}),
+    ],
+)
+
+LINK_TOKEN = OpenApiParameter(
+    "token",
+    str,
+    OpenApiParameter.PATH,
+    pattern="^[A-Za-z0-9_.:-]{1,1000}$",
+    description="The signed token of the emailed link. Altered, expired or naming what "
+    "is gone: a 404.",
+)
+
+
+def link_page(serializer, page: str) -> dict:
+    """A link's answer: JSON, or an HTML page for browsers (`Accept: text/html`)."""
+    return {
+        (200, "application/json"): serializer,
+        (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description=page),
+    }
+
+
+subscription_confirm = documented(
+    operations={
+        "get": extend_schema(
+            operation_id="subscriptions_confirm_retrieve",
+            summary="What a confirmation link confirms (a follow or an alert)",
+            description="Confirms nothing (a link previewer or a mail filter may open "
+            "it): POST to the same address confirms. A browser gets a page with the "
+            "button.",
+            parameters=[LINK_TOKEN],
+            responses=link_page(
+                ConfirmationSerializer, "A page saying what is confirmed, with its button."
+            ),
+        ),
+        "post": extend_schema(
+            operation_id="subscriptions_confirm_create",
+            summary="Confirm a follow or an alert (the link's token)",
+            description="Again on a confirmed one: nothing more. Any request body is ignored.",
+            parameters=[LINK_TOKEN],
+            request=None,
+            responses=link_page(ConfirmationSerializer, "A page saying it is confirmed."),
+        ),
+    }
+)
+
+subscription_unsubscribe = documented(
+    operations={
+        "get": extend_schema(
+            operation_id="subscriptions_unsubscribe_retrieve",
+            summary="What an unsubscribe link stops",
+            description="Stops nothing: POST to the same address does. A browser gets a "
+            "page with the button.",
+            parameters=[LINK_TOKEN],
+            responses=link_page(
+                UnsubscriptionSerializer, "A page saying what would stop, with its button."
+            ),
+        ),
+        "post": extend_schema(
+            operation_id="subscriptions_unsubscribe_create",
+            summary="Unsubscribe in one click (RFC 8058)",
+            description="The address of the emails' `List-Unsubscribe` header, which mail "
+            "clients POST `List-Unsubscribe=One-Click` to (any body is ignored): stops the "
+            "alert, or the emails about the report to that address (as its follower, or "
+            "as its reporter). Again: nothing more, the same answer.",
+            parameters=[LINK_TOKEN],
+            request=None,
+            responses=link_page(UnsubscriptionSerializer, "A page saying it is done."),
+        ),
+    }
 )

@@ -133,3 +133,28 @@ class FailedAuthenticationThrottle(AtomicWindowMixin, SettingsRateMixin, SimpleR
             return
         for key in self.keys(request, username):
             self.count(key)
+
+
+class SubscribeThrottle(AtomicWindowMixin, SettingsRateMixin, SimpleRateThrottle):
+    """How many follows and alerts may be asked for (each sends a confirmation email):
+    per client IP address, as a throttle; per email address, counted apart by the view
+    once it has read the address (`wait_for_address`), so that nobody floods one
+    mailbox from many addresses."""
+
+    scope = "subscribe"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def wait_for_address(self, email: str) -> float | None:
+        """Count one more request for `email`; seconds to wait if it is one too many,
+        else None."""
+        if self.rate is None:
+            return None
+        key = self.cache_format % {
+            "scope": f"{self.scope}_address",
+            "ident": hashlib.sha256(email.strip().casefold().encode()).hexdigest(),
+        }
+        if self.count(key) <= self.num_requests:
+            return None
+        return self.wait()

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework import permissions, routers
 
 from . import views
+from .views.subscriptions import AlertsView, ConfirmView, UnsubscribeView
 
 
 class Router(routers.DefaultRouter):
@@ -37,6 +38,18 @@ urlpatterns = [
         "me/erase-contact-data/",
         views.EraseContactDataView.as_view(),
         name="me-erase-contact-data",
+    ),
+    # Follows and alerts: an alert asked for, and the links of their emails.
+    path("alerts/", AlertsView.as_view(), name="alert-list"),
+    path(
+        "subscriptions/confirm/<str:token>/",
+        ConfirmView.as_view(),
+        name="subscription-confirm",
+    ),
+    path(
+        "subscriptions/unsubscribe/<str:token>/",
+        UnsubscribeView.as_view(),
+        name="subscription-unsubscribe",
     ),
     # Before the router: its `signalements/{pk}.{format}` route would match this path.
     path("signalements/export.csv", views.export_csv_view, name="signalement-export-csv"),

@@ -43,3 +43,8 @@ class ErasedContactDataSerializer(serializers.Serializer):
         help_text="How many of your reports had contact data, now erased (0 when none had "
         "any left).",
     )
+    subscriptions = serializers.IntegerField(
+        min_value=0,
+        help_text="How many follows and alerts of yours were deleted: asked for while "
+        "logged in, or at your account's address or your reports' contact addresses.",
+    )

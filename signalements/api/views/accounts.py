@@ -7,7 +7,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from signalements import retention
+from signalements import retention, subscriptions
 from signalements.roles import role_of
 
 from .. import schema
@@ -66,10 +66,15 @@ class MeView(MethodFirst, APIView):
 
 @schema.erase_contact_data
 class EraseContactDataView(MethodFirst, APIView):
-    """The caller's right to erasure of the contact data given with their reports."""
+    """The caller's right to erasure of the contact data given with their reports, and of
+    their follows and alerts."""
 
     permission_classes = [IsAuthenticated]
 
     def post(self, request):
+        # The follows and alerts first: the reports' contact addresses find them.
+        unsubscribed = subscriptions.forget(user=request.user)
         erased = retention.erase_contact_data(user=request.user)
-        return Response(ErasedContactDataSerializer({"erased": erased}).data)
+        return Response(
+            ErasedContactDataSerializer({"erased": erased, "subscriptions": unsubscribed}).data
+        )

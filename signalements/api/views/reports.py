@@ -1,8 +1,8 @@
 """Reports: `/api/signalements/`. Anyone creates reports and reads public ones; reporters
 also read and (while `new`) edit their own; agents read and triage everything; admins
-delete. The report's sub-resources (photos, comments, history, workflow, statistics) are
-actions of the same viewset, each in its own module; what the endpoints promise is in
-`api/schema.py`."""
+delete. The report's sub-resources (photos, comments, history, workflow, statistics,
+following it) are actions of the same viewset, each in its own module; what the
+endpoints promise is in `api/schema.py`."""
 
 import re
 
@@ -41,6 +41,7 @@ from .base import MethodFirst
 from .comments import CommentActions
 from .history import HistoryActions
 from .stats import StatsActions
+from .subscriptions import FollowActions
 from .transition import TransitionActions
 
 # An id that the lean read path looks up itself (others: DRF's 404).
@@ -52,6 +53,7 @@ class SignalementViewSet(
     MethodFirst,
     AttachmentActions,
     CommentActions,
+    FollowActions,
     HistoryActions,
     StatsActions,
     TransitionActions,

@@ -4,7 +4,8 @@
 
 Blanks the contact fields and detaches the reporter of closed reports closed more than
 DAYS days ago (default `RETENTION_DAYS`, 365), in their history too, and records it in
-their history (see `signalements/retention.py`). Prints one line per report and a
+their history (see `signalements/retention.py`); deletes their follows, and the follows
+and alerts never confirmed within `SUBSCRIPTION_CONFIRM_DAYS`. Prints one line per report and a
 summary (`-v 0`: the summary only). Safe to run daily from cron: a second run finds
 nothing to do, and exits 0 either way. E.g. in a crontab:
 
@@ -96,4 +97,21 @@ class Command(BaseCommand):
             summary = f"{result.count} report{plural} anonymized among {scope}."
         else:
             summary = f"Nothing to anonymize among {scope}."
+        summary += subscriptions_summary(result)
         self.stdout.write(self.style.SUCCESS(summary) if result.count and not dry_run else summary)
+
+
+def subscriptions_summary(result: retention.AnonymizationResult) -> str:
+    """The follows and alerts deleted (or that would be), when there are any."""
+    parts = []
+    if result.follows:
+        parts.append(
+            f"{result.follows} follow{'' if result.follows == 1 else 's'} of these reports"
+        )
+    if result.unconfirmed:
+        plural = "" if result.unconfirmed == 1 else "s"
+        parts.append(f"{result.unconfirmed} unconfirmed follow{plural} or alert{plural}")
+    if not parts:
+        return ""
+    verb = "would be deleted" if result.dry_run else "deleted"
+    return f" {' and '.join(parts)} {verb}."
