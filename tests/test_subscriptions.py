@@ -726,3 +726,50 @@ def test_erasing_ones_contact_data_deletes_ones_follows_and_alerts(
         "erased": 0,
         "subscriptions": 0,
     }
+
+
+# --- The admin ----------------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_subscriptions_with_addresses_for_superusers_only(
+    client, superuser, agent_user
+):
+    report = SignalementFactory()
+    Subscription.objects.create(
+        kind="follow", signalement=report, email="lea@example.org", confirmed_at=timezone.now()
+    )
+    Subscription.objects.create(
+        kind="alert",
+        email="veille@example.org",
+        area="circle",
+        latitude=Decimal("48.1"),
+        longitude=Decimal("-1.6"),
+        radius_m=500,
+        min_latitude=Decimal("48"),
+        max_latitude=Decimal("48.2"),
+        min_longitude=Decimal("-1.7"),
+        max_longitude=Decimal("-1.5"),
+        frequency="daily",
+    )
+    url = reverse("admin:signalements_subscription_changelist")
+
+    client.force_login(superuser)
+    page = client.get(url).content.decode()
+    assert "lea@example.org" in page and "veille@example.org" in page
+    found = client.get(url, {"q": "lea@"}).content.decode()
+    assert "lea@example.org" in found and "veille@example.org" not in found
+    unconfirmed = client.get(url, {"confirmed": "no", "kind__exact": "alert"}).content.decode()
+    assert "veille@example.org" in unconfirmed and "lea@example.org" not in unconfirmed
+
+    client.force_login(agent_user)
+    response = client.get(url)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "l…@example.org" in page and "v…@example.org" in page
+    assert "lea@example.org" not in page and "veille@example.org" not in page
+    subscription = Subscription.objects.get(kind="follow")
+    detail = client.get(reverse("admin:signalements_subscription_change", args=[subscription.pk]))
+    assert detail.status_code == 200 and "lea@example.org" not in detail.content.decode()
+    delete = reverse("admin:signalements_subscription_delete", args=[subscription.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert Subscription.objects.filter(pk=subscription.pk).exists()

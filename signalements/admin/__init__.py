@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from .api_keys import ApiKeyAdmin
 from .categories import CategoryAdmin
 from .reports import SignalementAdmin
+from .subscriptions import SubscriptionAdmin
 from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
 
 admin.site.site_title = _("Signalements")
@@ -28,6 +29,7 @@ __all__ = [
     "ApiKeyAdmin",
     "CategoryAdmin",
     "SignalementAdmin",
+    "SubscriptionAdmin",
     "WebhookDeliveryAdmin",
     "WebhookEndpointAdmin",
 ]
