@@ -39,7 +39,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "kind",
-        "address",
+        "masked_email",
         "signalement",
         "area_display",
         "frequency",
@@ -52,7 +52,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     ordering = ["-created_at", "-id"]
     fields = [
         "kind",
-        "address",
+        "masked_email",
         "signalement",
         "area_display",
         "categories",
@@ -75,22 +75,21 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def get_search_fields(self, request):
         return ["email"] if request.user.is_superuser else []
 
-    # The address column depends on who reads: itself for superusers, masked for others.
+    # The address column depends on who reads: masked, or itself for superusers.
     def get_list_display(self, request):
-        return [
-            self._address_field(request) if name == "address" else name
-            for name in self.list_display
-        ]
+        return self._with_address(request, self.list_display)
 
     def get_fields(self, request, obj=None):
-        return [self._address_field(request) if name == "address" else name for name in self.fields]
+        return self._with_address(request, self.fields)
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
 
     @staticmethod
-    def _address_field(request) -> str:
-        return "email" if request.user.is_superuser else "masked_email"
+    def _with_address(request, names) -> list[str]:
+        if not request.user.is_superuser:
+            return list(names)
+        return ["email" if name == "masked_email" else name for name in names]
 
     @admin.display(description=_("email address"))
     def masked_email(self, subscription):
