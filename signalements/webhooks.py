@@ -47,7 +47,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -116,11 +116,18 @@ def iso(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def absolute(url: str) -> str:
+    """A photo's URL as integrators can fetch it: the storage's own when absolute (S3…),
+    else on the server's public address (PUBLIC_BASE_URL, the emails' links' too)."""
+    base = getattr(settings, "PUBLIC_BASE_URL", "")
+    return urljoin(base.rstrip("/") + "/", url) if base and url.startswith("/") else url
+
+
 def attachment_data(attachment: Attachment) -> dict:
     return {
         "id": attachment.pk,
-        "url": attachment.file.url,
-        "thumbnail_url": attachment.thumbnail.url,
+        "url": absolute(attachment.file.url),
+        "thumbnail_url": absolute(attachment.thumbnail.url),
         "content_type": attachment.content_type,
         "size": attachment.size,
         "width": attachment.width,

@@ -9,8 +9,11 @@ the sweeper, which the tests run themselves. The real worker: `test_webhooks_liv
 
 import base64
 import json
+import shutil
+import subprocess
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -397,6 +400,7 @@ def test_the_body_of_each_kind(endpoint, receiver, on_commit, agent_client):
     assert changed["signalement"]["status"] == "acknowledged"
     assert commented["comment"]["body"] == "Intervention demain"
     assert photographed["attachments"][0]["content_type"] == "image/jpeg"
+    assert photographed["attachments"][0]["url"].startswith("http://127.0.0.1:8000/media/")
     assert photographed["signalement"]["attachments"] == photographed["attachments"]
 
 
@@ -715,3 +719,54 @@ def test_agents_do_not_see_webhooks_in_the_admin(client, agent_user):
     client.force_login(agent_user)
     assert client.get(reverse("admin:signalements_webhookendpoint_changelist")).status_code == 403
     assert client.get(reverse("admin:signalements_webhookdelivery_changelist")).status_code == 403
+
+
+# --- The README's verification snippets, as written -----------------------------------------
+
+
+def readme_snippet(language: str) -> str:
+    """The ```language block of the README's "Verifying a delivery"."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n### Verifying a delivery\n", 1)[1].split("\n### ", 1)[0]
+    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_python_snippet_verifies_a_delivery(endpoint, receiver, on_commit):
+    create_report(on_commit)
+    (received,) = receiver.received
+    namespace = {"secret": endpoint.secret}
+    exec(readme_snippet("python"), namespace)
+
+    assert namespace["receive"](received.body, received.headers)["type"] == events.CREATED
+    forged = received.body.replace(b"created", b"updated")
+    assert namespace["receive"](forged, received.headers) is None
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+def test_the_readmes_node_snippet_verifies_a_delivery(endpoint, receiver, on_commit, tmp_path):
+    create_report(on_commit)
+    (received,) = receiver.received
+    script = tmp_path / "verify.js"
+    script.write_text(
+        readme_snippet("js")
+        + "\nconst input = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));\n"
+        "const event = verifySignalementsWebhook(input.secret, input.headers, input.body);\n"
+        "process.stdout.write(JSON.stringify(event && event.type));\n"
+    )
+
+    def verify(body: str, secret: str = endpoint.secret):
+        data = {"secret": secret, "headers": received.headers, "body": body}
+        done = subprocess.run(
+            ["node", str(script)],
+            input=json.dumps(data),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    body = received.body.decode()
+    assert verify(body) == events.CREATED
+    assert verify(body.replace("created", "updated")) is None
+    assert verify(body, secret="whsec_" + base64.b64encode(b"k" * 32).decode()) is None
