@@ -435,6 +435,18 @@ def earlier_unfinished(delivery: WebhookDelivery) -> QuerySet:
     )
 
 
+def log_interrupted(delivery_id: int, *, since: datetime, now: datetime) -> None:
+    """The attempt of a worker that died (killed, its machine lost) in the log: how it
+    ended is unknown (the endpoint may have received it). Not counted as a failure."""
+    WebhookDeliveryAttempt.objects.create(
+        delivery_id=delivery_id,
+        number=WebhookDeliveryAttempt.objects.filter(delivery_id=delivery_id).count() + 1,
+        started_at=since,
+        duration_ms=round((now - since).total_seconds() * 1000),
+        error="interrupted: the worker stopped during the attempt",
+    )
+
+
 def supports_defer() -> bool:
     return deliver.get_backend().supports_defer
 
@@ -457,17 +469,24 @@ def deliver(delivery_id: int) -> str:
         return "waiting for an earlier event"
     # Claimed here, for one attempt: pending and due, or delivering by a worker that
     # has not finished within the lease (killed).
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
-    claimed = (
-        WebhookDelivery.objects.filter(pk=delivery.pk)
-        .filter(
-            Q(status=Status.PENDING) & due
-            | Q(status=Status.DELIVERING, delivering_since__lt=now - lease())
+    taking_over = delivery.status == Status.DELIVERING
+    if taking_over:
+        claim = Q(
+            status=Status.DELIVERING,
+            delivering_since=delivery.delivering_since,
+            delivering_since__lt=now - lease(),
         )
-        .update(status=Status.DELIVERING, delivering_since=now)
+    else:
+        claim = Q(status=Status.PENDING) & (
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
+        )
+    claimed = WebhookDelivery.objects.filter(claim, pk=delivery.pk).update(
+        status=Status.DELIVERING, delivering_since=now
     )
     if not claimed:
         return "not due, or being delivered"
+    if taking_over:
+        log_interrupted(delivery.pk, since=delivery.delivering_since, now=now)
     delivery.refresh_from_db(fields=["attempts"])
     body = delivery.event.payload
     outcome = post(
@@ -684,14 +703,7 @@ def sweep_webhook_deliveries() -> int:
             if WebhookDelivery.objects.filter(
                 pk=delivery_id, status=Status.DELIVERING, delivering_since=since
             ).update(status=Status.PENDING, delivering_since=None, next_attempt_at=now):
-                WebhookDeliveryAttempt.objects.create(
-                    delivery_id=delivery_id,
-                    number=WebhookDeliveryAttempt.objects.filter(delivery_id=delivery_id).count()
-                    + 1,
-                    started_at=since,
-                    duration_ms=round((now - since).total_seconds() * 1000),
-                    error="interrupted: the worker stopped during the attempt",
-                )
+                log_interrupted(delivery_id, since=since, now=now)
     waiting_for_earlier = WebhookDelivery.objects.filter(
         endpoint_id=OuterRef("endpoint_id"),
         report_key=OuterRef("report_key"),

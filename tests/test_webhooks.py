@@ -770,3 +770,20 @@ def test_the_readmes_node_snippet_verifies_a_delivery(endpoint, receiver, on_com
     assert verify(body) == events.CREATED
     assert verify(body.replace("created", "updated")) is None
     assert verify(body, secret="whsec_" + base64.b64encode(b"k" * 32).decode()) is None
+
+
+def test_a_task_run_again_takes_over_an_attempt_whose_worker_died(
+    endpoint, receiver, on_commit, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        APIClient().post(reverse("signalement-list"), REPORT, format="json")
+    WebhookDelivery.objects.update(
+        status="delivering", delivering_since=timezone.now() - timedelta(minutes=5)
+    )
+
+    # recover_abandoned put the dead worker's task back in the queue: it runs again.
+    with on_commit():
+        assert webhooks.deliver.call(WebhookDelivery.objects.get().pk) == "delivered"
+
+    log = list(WebhookDeliveryAttempt.objects.order_by("number").values_list("number", "error"))
+    assert log == [(1, "interrupted: the worker stopped during the attempt"), (2, "")]
