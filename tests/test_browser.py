@@ -361,6 +361,8 @@ def test_the_admin_shows_no_untranslated_string_of_ours(tab, server, language):
         + "/change/",
         "api-keys": "/admin/signalements/apikey/",
         "history": f"/admin/signalements/signalement/{report_id}/history/",
+        "webhook-endpoint": "/admin/signalements/webhookendpoint/add/",
+        "webhook-deliveries": "/admin/signalements/webhookdelivery/",
     }
     problems = {}
     for name, path in pages.items():
