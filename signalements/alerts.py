@@ -24,6 +24,7 @@ from . import emails, events
 from .models import Signalement, Subscription
 from .subscriptions import (
     alert_unsubscribe_url,
+    alerts_around,
     area_description,
     matching_alerts,
     report_summary,
@@ -37,9 +38,13 @@ DIGEST_MAX_REPORTS = 50
 
 @events.listen
 def on_event(event: events.Event) -> None:
-    """A new public report with a location: its immediate alerts, once it is saved."""
+    """A new public report with a location: its immediate alerts, once it is saved (no
+    task at all where no alert's box holds it: one indexed query, not a queued task, for
+    most reports)."""
     report = event.report
-    if event.kind == events.CREATED and report.is_public and report.latitude is not None:
+    if event.kind != events.CREATED or not report.is_public or report.latitude is None:
+        return
+    if alerts_around(report, frequency=Subscription.Frequency.IMMEDIATE).exists():
         enqueue_on_commit(deliver_alerts, report.pk)
 
 

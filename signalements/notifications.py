@@ -55,12 +55,22 @@ def on_event(event: events.Event) -> None:
     elif event.kind == events.STATUS_CHANGED and event.data["notify"]:
         change = (event.data["from"], event.data["to"], event.data["note"])
         enqueue_on_commit(send_status_email, report.pk, *change)
-        enqueue_on_commit(notify_followers, report.pk, status=event.data["to"], note=change[2])
+        if has_followers(report):
+            enqueue_on_commit(notify_followers, report.pk, status=event.data["to"], note=change[2])
     elif event.kind == events.COMMENTED and not event.data["is_internal"]:
         comment_id = event.data["comment_id"]
         if event.data["author_role"] == "agent":
             enqueue_on_commit(send_comment_email, report.pk, comment_id)
-        enqueue_on_commit(notify_followers, report.pk, comment_id=comment_id)
+        if has_followers(report):
+            enqueue_on_commit(notify_followers, report.pk, comment_id=comment_id)
+
+
+def has_followers(report: Signalement) -> bool:
+    """Whether anyone confirmed following the report (most reports: no one, and no task
+    is queued for them)."""
+    return Subscription.objects.filter(
+        kind=Subscription.Kind.FOLLOW, signalement=report, confirmed_at__isnull=False
+    ).exists()
 
 
 def _reporter_report(report_id: int) -> tuple[Signalement | None, str]:

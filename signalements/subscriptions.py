@@ -363,13 +363,10 @@ def covers(alert: Subscription, report: Signalement) -> bool:
     return distance <= alert.radius_m
 
 
-def matching_alerts(report: Signalement, *, frequency: str) -> list[Subscription]:
-    """The confirmed alerts of `frequency` about this new report: a public one with a
-    location, in their box first (the database's index), then in their circle and
-    categories. Not its own reporter's."""
-    if not report.is_public or report.latitude is None or report.longitude is None:
-        return []
-    candidates = Subscription.objects.filter(
+def alerts_around(report: Signalement, *, frequency: str):
+    """The confirmed alerts of `frequency` whose bounding box holds the report's point
+    (the prefilter, served by an index)."""
+    return Subscription.objects.filter(
         kind=Subscription.Kind.ALERT,
         frequency=frequency,
         confirmed_at__isnull=False,
@@ -377,7 +374,16 @@ def matching_alerts(report: Signalement, *, frequency: str) -> list[Subscription
         max_latitude__gte=report.latitude,
         min_longitude__lte=report.longitude,
         max_longitude__gte=report.longitude,
-    ).order_by("pk")
+    )
+
+
+def matching_alerts(report: Signalement, *, frequency: str) -> list[Subscription]:
+    """The confirmed alerts of `frequency` about this new report: a public one with a
+    location, in their box first (the database's index), then in their circle and
+    categories. Not its own reporter's."""
+    if not report.is_public or report.latitude is None or report.longitude is None:
+        return []
+    candidates = alerts_around(report, frequency=frequency).order_by("pk")
     reporter = reporter_address(report)
     return [
         alert
