@@ -1,8 +1,9 @@
 """The back office: the Django admin, one door onto the domain (`signalements/`) beside
 the REST API and Open311, none of which it imports. A module per screen: the dashboard
 (the home page), reports (with their workflow panel, inlines and forms), categories,
-Open311 API keys, webhooks (endpoints, deliveries). Django's autodiscovery imports this
-package, which registers each `ModelAdmin` and gives the site its titles and home page."""
+Open311 API keys, webhooks (endpoints, deliveries), subscriptions (follows and alerts).
+Django's autodiscovery imports this package, which registers each `ModelAdmin` and gives
+the site its titles and home page."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
