@@ -59,6 +59,9 @@ RULES_OPENAPI_CANNOT_STATE = {
     "email_required": "email",
     # The category's code is unique.
     "unique": "code",
+    # A webhook URL's host must resolve to public addresses only: what a name resolves to
+    # is the DNS's, not the schema's.
+    "unsafe_url": "url",
     # A report's original must be another report than itself (a relation between the
     # body and the path).
     "self": "duplicate_of",
