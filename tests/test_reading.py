@@ -243,8 +243,9 @@ def test_a_create_writes_the_report_and_its_history_in_one_transaction(
     """Anonymous, the contract's payload: the report and its history row in one
     transaction (here a savepoint, in the test's transaction; BEGIN … COMMIT in
     production), the data version bumped by the database's trigger within it, then the
-    report read back for the answer (no photos looked for): no query twice."""
-    with django_assert_num_queries(5) as captured:
+    report read back for the answer (no photos looked for): no query twice. The webhooks'
+    outbox asks, in the transaction, which endpoints listen (none here)."""
+    with django_assert_num_queries(6) as captured:
         response = APIClient().post(
             "/api/signalements/",
             {"description": "Panne électrique", "date": "2025-04-29T16:30:00"},
@@ -253,7 +254,8 @@ def test_a_create_writes_the_report_and_its_history_in_one_transaction(
     assert response.status_code == 201
     statements = [query["sql"] for query in captured.captured_queries]
     assert len(set(statements)) == len(statements)
-    assert statements[0].startswith("SAVEPOINT") and statements[3].startswith("RELEASE")
+    assert statements[0].startswith("SAVEPOINT") and statements[4].startswith("RELEASE")
+    assert '"signalements_webhookendpoint"' in statements[3]
     assert [sql.split()[2] for sql in statements[1:3]] == [
         '"signalements_signalement"',
         '"signalements_historicalsignalement"',

@@ -91,6 +91,9 @@ EXPECTED_OPERATIONS = {
         "/api/alerts/": ["POST"],
         "/api/subscriptions/confirm/{token}/": ["GET", "POST"],
         "/api/subscriptions/unsubscribe/{token}/": ["GET", "POST"],
+        "/api/webhooks/": ["GET", "POST"],
+        "/api/webhooks/{id}/": ["GET", "PUT", "PATCH", "DELETE"],
+        "/api/webhooks/{id}/rotate-secret/": ["POST"],
     }.items()
     for method in methods
 }
@@ -142,8 +145,8 @@ def link_tokens() -> list[str]:
 
 @pytest.fixture
 def api_data(django_db_reset_sequences):
-    """A few categories (one in use, one inactive), reports (one private, one closed) and
-    an alert not confirmed yet."""
+    """A few categories (one in use, one inactive), reports (one private, one closed), an
+    alert not confirmed yet and an inactive webhook endpoint."""
     from signalements.models import Category, Signalement, Status
 
     voirie = Category.objects.create(code="voirie", name="Voirie", group="Voirie")
@@ -175,6 +178,13 @@ def api_data(django_db_reset_sequences):
         frequency="immediate",
     )
     assert alert.pk == 1
+    from signalements.models import WebhookEndpoint
+
+    # Inactive: the fuzzer's report writes send nothing over the network.
+    endpoint = WebhookEndpoint.objects.create(
+        url="https://93.184.215.14/hooks", events=["signalement.created"], is_active=False
+    )
+    assert endpoint.pk == 1
 
 
 @pytest.fixture(params=["anonymous", "staff"])
