@@ -330,6 +330,7 @@ SPECTACULAR_SETTINGS = {
         "signalements.api.schema.error_attr_patterns",
         "signalements.api.schema.empty_filter_values",
         "signalements.api.schema.strings_without_nul",
+        "signalements.api.schema.required_bodies",
     ],
 }
 
