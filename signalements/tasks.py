@@ -116,3 +116,21 @@ def recover_abandoned() -> int:
     if count:
         logger.warning("%d abandoned task(s) put back in the queue", count)
     return count
+
+
+@periodic(every=timedelta(hours=1))
+def prune_task_results() -> None:
+    """The queue's finished results do not pile up: successful ones go after
+    TASKS_KEEP_DAYS, failed ones (what admins look into) after TASKS_KEEP_FAILED_DAYS
+    (django-tasks-db's own `prune_db_task_results`)."""
+    from django.core.management import call_command
+
+    if settings.TASKS_BACKEND != "database":
+        return
+    call_command(
+        "prune_db_task_results",
+        min_age_days=settings.TASKS_KEEP_DAYS,
+        failed_min_age_days=settings.TASKS_KEEP_FAILED_DAYS,
+        queue_name="*",
+        verbosity=0,
+    )

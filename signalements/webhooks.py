@@ -727,3 +727,24 @@ def sweep_webhook_deliveries() -> int:
     if enqueued:
         logger.info("Webhook sweeper: %d delivery(ies) enqueued", enqueued)
     return enqueued
+
+
+@periodic(every=timedelta(hours=1))
+def prune_webhook_events() -> int:
+    """The outbox does not grow forever: an event whose deliveries are all finished
+    (delivered, or given up) goes, with its deliveries and their attempts, once older than
+    WEBHOOK_KEEP_DAYS. Returns how many events went."""
+    limit = timezone.now() - timedelta(days=settings.WEBHOOK_KEEP_DAYS)
+    unfinished = WebhookDelivery.objects.filter(event_id=OuterRef("pk"), status__in=UNFINISHED)
+    old = WebhookEvent.objects.filter(created_at__lt=limit).exclude(Exists(unfinished))
+    deleted = 0
+    while ids := list(old.values_list("pk", flat=True)[:SWEEP_LIMIT]):
+        WebhookEvent.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+    if deleted:
+        logger.info(
+            "Webhooks: %d finished event(s) older than %d days deleted",
+            deleted,
+            settings.WEBHOOK_KEEP_DAYS,
+        )
+    return deleted

@@ -362,6 +362,10 @@ TASKS = {
 # A task still running after this long is taken for abandoned (its worker died) and run
 # again by another worker.
 TASKS_ABANDONED_AFTER_SECONDS = env.int("TASKS_ABANDONED_AFTER_SECONDS", default=600)
+# Finished task results are kept this many days (failed ones longer: admins look into
+# them), then deleted by the workers' hourly job.
+TASKS_KEEP_DAYS = env.int("TASKS_KEEP_DAYS", default=7)
+TASKS_KEEP_FAILED_DAYS = env.int("TASKS_KEEP_FAILED_DAYS", default=30)
 
 # Webhooks (signalements/webhooks.py): a failed delivery is tried again after each of
 # these delays (seconds: 1 min, 5 min, 30 min, 2 h, 6 h), then given up; each attempt
@@ -377,6 +381,8 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=24.0)
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=60.0)
+# A webhook event whose deliveries are all finished is deleted after this many days.
+WEBHOOK_KEEP_DAYS = env.int("WEBHOOK_KEEP_DAYS", default=30)
 
 # Follows and alerts (signalements/subscriptions.py): a confirmation link is valid this
 # many days (a subscription still unconfirmed after them is deleted by anonymize_reports);

@@ -148,3 +148,32 @@ def test_a_task_whose_worker_is_killed_is_run_again_by_another(kind, tmp_path):
         finally:
             stop(second)
         assert trace.read_text().splitlines() == ["started 1", "started 2", "done"]
+
+
+@pytest.mark.django_db
+def test_finished_task_results_are_pruned_after_their_keep_days(tmp_path, settings):
+    from django.utils import timezone
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from signalements.tasks import prune_task_results
+
+    settings.TASKS = DATABASE_QUEUE
+    settings.TASKS_BACKEND = "database"
+    settings.TASKS_KEEP_DAYS, settings.TASKS_KEEP_FAILED_DAYS = 7, 30
+    ages = {"SUCCESSFUL": [3, 8], "FAILED": [8, 31], "READY": [40]}
+    for status, days in ages.items():
+        for age in days:
+            result = worker_tasks.flaky.enqueue(str(tmp_path / f"{status}{age}"), 0)
+            finished = timezone.now() - timezone.timedelta(days=age)
+            DBTaskResult.objects.filter(pk=result.id).update(
+                status=getattr(TaskResultStatus, status),
+                finished_at=finished if status != "READY" else None,
+                enqueued_at=finished,
+            )
+
+    prune_task_results()
+
+    kept = sorted(DBTaskResult.objects.values_list("status", flat=True))
+    # The successful one of 3 days, the failed one of 8 days, the one still to run.
+    assert kept == ["FAILED", "READY", "SUCCESSFUL"]

@@ -787,3 +787,27 @@ def test_a_task_run_again_takes_over_an_attempt_whose_worker_died(
 
     log = list(WebhookDeliveryAttempt.objects.order_by("number").values_list("number", "error"))
     assert log == [(1, "interrupted: the worker stopped during the attempt"), (2, "")]
+
+
+# --- The outbox does not grow forever ----------------------------------------------------
+
+
+def test_finished_events_older_than_the_keep_days_are_pruned(
+    endpoint, receiver, on_commit, settings
+):
+    settings.WEBHOOK_KEEP_DAYS = 30
+    for _ in range(3):
+        create_report(on_commit)
+    settle(on_commit)
+    old_delivered, old_pending, recent = WebhookEvent.objects.order_by("pk")
+    assert old_delivered.deliveries.get().attempt_log.exists()
+    # Still to deliver (its endpoint was down, say): kept, however old.
+    WebhookDelivery.objects.filter(event=old_pending).update(status=WebhookDelivery.Status.PENDING)
+    long_ago = timezone.now() - timedelta(days=31)
+    WebhookEvent.objects.exclude(pk=recent.pk).update(created_at=long_ago)
+
+    assert webhooks.prune_webhook_events() == 1
+
+    assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {old_pending.pk, recent.pk}
+    assert not WebhookDelivery.objects.filter(event_id=old_delivered.pk).exists()
+    assert not WebhookDeliveryAttempt.objects.filter(delivery__event_id=old_delivered.pk).exists()
