@@ -206,3 +206,56 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def wait_for(condition, timeout: float = 40):
+    """`condition()`'s first true value, asked every 0.1 s; an AssertionError after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+class Worker:
+    """`manage.py worker` on the database queue of a live database, polling every 0.2 s,
+    until stopped or killed; `overrides` are settings of its environment."""
+
+    def __init__(self, database_url: str, **overrides: str):
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "worker",
+                "--no-startup-delay",
+                "--no-reload",
+                "--interval",
+                "0.2",
+            ],
+            cwd=ROOT,
+            env=server_environment(database_url, **{"TASKS_BACKEND": "database", **overrides}),
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """`kill -9`: no chance to finish anything."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_text(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")

@@ -20,7 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from .live import DATABASES, ROOT, LiveServer, free_port, live_database, server_environment, sql
+from .live import (
+    DATABASES,
+    ROOT,
+    LiveServer,
+    Worker,
+    free_port,
+    live_database,
+    server_environment,
+    sql,
+    wait_for,
+)
 
 SETUP = """
 from django.contrib.auth.models import Group, User
@@ -36,16 +46,6 @@ report = Signalement.objects.create(
 )
 print(Token.objects.create(user=agent).key, report.pk)
 """
-
-
-def wait_for(condition, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 class SmtpServer:
@@ -75,30 +75,13 @@ class SmtpServer:
         self.process.wait(timeout=10)
 
 
-def start_worker(database_url: str, smtp: SmtpServer, public_url: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "worker", "--no-startup-delay", "--interval", "0.2"],
-        cwd=ROOT,
-        env=server_environment(
-            database_url,
-            TASKS_BACKEND="database",
-            EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}",
-            EMAIL_RETRY_DELAYS="1,1",
-            PUBLIC_BASE_URL=public_url,
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+def start_worker(database_url: str, smtp: SmtpServer, public_url: str) -> Worker:
+    return Worker(
+        database_url,
+        EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}",
+        EMAIL_RETRY_DELAYS="1,1",
+        PUBLIC_BASE_URL=public_url,
     )
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    worker.terminate()
-    try:
-        worker.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
 
 
 def setup(database_url: str) -> tuple[str, int]:
@@ -161,7 +144,7 @@ def test_the_worker_sends_the_status_email_to_a_real_smtp_server(kind, tmp_path)
                 (report_id,)
             ]
         finally:
-            stop_worker(worker)
+            worker.stop()
             smtp.stop()
             server.stop()
 
@@ -177,7 +160,7 @@ def test_a_refused_email_is_sent_again_after_its_delays(kind, tmp_path):
             acknowledge(server, token, report_id)
             [message] = wait_for(smtp.messages)
         finally:
-            stop_worker(worker)
+            worker.stop()
             smtp.stop()
             server.stop()
 

@@ -4,11 +4,8 @@ delays, then given up, and each attempt is a task result that admins see; a task
 worker is killed (kill -9) in the middle is run again by another worker; tasks are
 enqueued on commit only."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from django.db import transaction
@@ -17,7 +14,7 @@ from django.test import override_settings
 from signalements.tasks import enqueue_on_commit
 
 from . import worker_tasks
-from .live import DATABASES, ROOT, live_database, server_environment, sql
+from .live import DATABASES, ROOT, Worker, live_database, server_environment, sql, wait_for
 
 DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -49,45 +46,6 @@ def enqueue(database_url: str, statement: str) -> None:
     )
 
 
-def start_worker(database_url: str, **overrides: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "worker",
-            "--no-startup-delay",
-            "--no-reload",
-            "--interval",
-            "0.2",
-            "--verbosity",
-            "0",
-        ],
-        cwd=ROOT,
-        env=server_environment(database_url, TASKS_BACKEND="database", **overrides),
-        start_new_session=True,
-    )
-
-
-def stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
-
-
-def wait_for(condition, timeout: float = 40):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 def results(database_url: str) -> list[tuple[str, str]]:
     """(status, exception class) of every task result, oldest first."""
     return [
@@ -106,13 +64,13 @@ def test_a_failing_task_is_retried_after_its_delays_then_given_up(kind, tmp_path
         recovered, given_up = tmp_path / "recovered", tmp_path / "given-up"
         enqueue(url, f"worker_tasks.flaky.enqueue({str(recovered)!r}, 2)")
         enqueue(url, f"worker_tasks.flaky.enqueue({str(given_up)!r}, 10)")
-        worker = start_worker(url)
+        worker = Worker(url)
         try:
             wait_for(lambda: recovered.exists() and "succeeded" in recovered.read_text())
             wait_for(lambda: given_up.exists() and given_up.read_text().count("failed") == 3)
             wait_for(lambda: len(results(url)) == 6 and ("READY",) not in results(url))
         finally:
-            stop(worker)
+            worker.stop()
         assert recovered.read_text().splitlines() == ["failed 1", "failed 2", "succeeded 3"]
         # Three attempts (a first one and one per delay), then no more.
         assert given_up.read_text().splitlines() == ["failed 1", "failed 2", "failed 3"]
@@ -134,19 +92,18 @@ def test_a_task_whose_worker_is_killed_is_run_again_by_another(kind, tmp_path):
     with live_database(kind, tmp_path) as url:
         trace = tmp_path / "trace"
         enqueue(url, f"worker_tasks.slow_once.enqueue({str(trace)!r})")
-        first = start_worker(url, TASKS_ABANDONED_AFTER_SECONDS="2")
+        first = Worker(url, TASKS_ABANDONED_AFTER_SECONDS="2")
         try:
             wait_for(lambda: trace.exists() and "started 1" in trace.read_text())
         finally:
-            os.killpg(first.pid, signal.SIGKILL)  # mid-task
-            first.wait()
+            first.kill()  # mid-task
         assert results(url) == [("RUNNING", "")]
-        second = start_worker(url, TASKS_ABANDONED_AFTER_SECONDS="2")
+        second = Worker(url, TASKS_ABANDONED_AFTER_SECONDS="2")
         try:
             wait_for(lambda: "done" in trace.read_text())
             wait_for(lambda: results(url) == [("SUCCESSFUL", "")])
         finally:
-            stop(second)
+            second.stop()
         assert trace.read_text().splitlines() == ["started 1", "started 2", "done"]
 
 

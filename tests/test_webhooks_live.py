@@ -11,16 +11,13 @@ test-postgres) on PostgreSQL.
   the same `webhook-id`, then the event that waited behind it.
 """
 
-import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
-from .live import DATABASES, ROOT, LiveServer, live_database, server_environment, sql
+from .live import DATABASES, ROOT, LiveServer, Worker, live_database, server_environment, sql
 from .webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -34,46 +31,6 @@ SETTINGS = {
     "WEBHOOK_SWEEP_SECONDS": "1",
     "TASK_WORKERS": "0",
 }
-
-
-class Worker:
-    """`manage.py worker`, polling every 0.2 s, until stopped or killed."""
-
-    def __init__(self, database_url: str):
-        self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "worker",
-                "--no-startup-delay",
-                "--no-reload",
-                "--interval",
-                "0.2",
-            ],
-            cwd=ROOT,
-            env=server_environment(database_url, **SETTINGS),
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        """`kill -9`: no chance to finish anything."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log_text(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
 
 
 def admin_token(database_url: str) -> str:
@@ -139,7 +96,7 @@ def test_real_workers_retry_keep_order_and_survive_a_kill(database, tmp_path):
             )
             assert status == 201, endpoint
             secret = endpoint["secret"]
-            workers.append(Worker(database_url))
+            workers.append(Worker(database_url, **SETTINGS))
 
             # Retries and order: created fails twice; the status change and the comment
             # made meanwhile wait for it.
@@ -202,7 +159,7 @@ def test_real_workers_retry_keep_order_and_survive_a_kill(database, tmp_path):
                 "POST", f"/api/signalements/{report_id}/comments/", {"body": "Réparé"}, admin
             )
             assert status == 201
-            workers.append(Worker(database_url))
+            workers.append(Worker(database_url, **SETTINGS))
             assert receiver.wait_for(lambda got: len(got) >= 8, timeout=30), workers[1].log_text()
             time.sleep(0.5)
 

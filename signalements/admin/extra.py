@@ -62,6 +62,18 @@ def initial_value(question, value):
     return value
 
 
+def answers_category(posted: str | None, report) -> Category | None:
+    """The category whose questions a report's form asks: the one `posted` (the form's
+    `category` value, None when nothing was posted), so that changing it asks the new
+    category's questions; else the report's own (`report` may be None: a new one)."""
+    if posted is not None:
+        try:
+            return Category.objects.filter(pk=int(posted)).first() if posted else None
+        except (TypeError, ValueError):
+            return None
+    return report.category if report is not None and report.category_id else None
+
+
 class AnswersFormMixin:
     """For the report's ModelForm: one field per question of the report's category
     (the category posted, when the form is bound, so that changing it shows its own
@@ -82,15 +94,12 @@ class AnswersFormMixin:
             self.questions[name] = question
 
     def _answers_category(self) -> Category | None:
-        if self.is_bound and "category" in self.fields:
-            posted = self.data.get(self.add_prefix("category"))
-            if not posted:
-                return None
-            try:
-                return Category.objects.filter(pk=int(posted)).first()
-            except (TypeError, ValueError):
-                return None
-        return self.instance.category if self.instance.category_id else None
+        posted = (
+            self.data.get(self.add_prefix("category"), "")
+            if self.is_bound and "category" in self.fields
+            else None
+        )
+        return answers_category(posted, self.instance)
 
     def clean_answers(self) -> None:
         if "category" in self.fields and not self.questions:

@@ -22,7 +22,6 @@ from simple_history.admin import SimpleHistoryAdmin
 from signalements import attachments, events, exports, services
 from signalements.models import (
     Attachment,
-    Category,
     Signalement,
     Status,
     reference_of,
@@ -32,6 +31,7 @@ from signalements.models import (
 
 from . import workflow
 from .extra import PREFIX as ANSWER_PREFIX
+from .extra import answers_category
 from .forms import SignalementAdminForm
 from .inlines import AttachmentInline, CommentInline, DuplicateInline, thumbnail
 
@@ -292,7 +292,8 @@ class SignalementAdmin(SimpleHistoryAdmin):
             else self.has_add_permission(request)
         )
         if may_edit:
-            category = self._answers_category(request, obj)
+            posted = request.POST.get("category", "") if request.method == "POST" else None
+            category = answers_category(posted, obj)
             fields = (
                 [
                     ANSWER_PREFIX + code
@@ -306,18 +307,6 @@ class SignalementAdmin(SimpleHistoryAdmin):
         if fields:
             fieldsets.insert(1, (_("Answers to the category's questions"), {"fields": fields}))
         return fieldsets
-
-    @staticmethod
-    def _answers_category(request, obj):
-        if request.method == "POST":
-            posted = request.POST.get("category")
-            if not posted:
-                return None
-            try:
-                return Category.objects.filter(pk=int(posted)).first()
-            except ValueError:
-                return None
-        return obj.category if obj is not None and obj.category_id else None
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         """The model form without the answers' fields: the form adds them itself."""

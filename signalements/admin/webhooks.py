@@ -92,18 +92,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["url", "events", "categories", "is_active"]
-        return [
-            "url",
-            "events",
-            "categories",
-            "is_active",
-            "failing_since",
-            "disabled_at",
-            "disabled_reason",
-            "created_by",
-            "created_at",
-            "recent_deliveries",
-        ]
+        return ["url", "events", "categories", "is_active", *self.readonly_fields]
 
     @admin.display(description=_("events"))
     def events_display(self, endpoint):
