@@ -13,6 +13,8 @@ class SignalementsConfig(AppConfig):
             alerts,  # noqa: F401  (listens to new reports)
             attachments,  # noqa: F401  (connects its signal receivers)
             notifications,  # noqa: F401  (listens to the domain's events)
+            overdue,  # noqa: F401  (the agents' daily digest: a periodic job)
+            service_levels,  # noqa: F401  (checks the holidays' settings)
             webhooks,  # noqa: F401  (listens to the domain's events: the outbox)
         )
 

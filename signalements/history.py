@@ -1,6 +1,7 @@
 """A report's history, read from django-simple-history's records: who changed which
 fields, when. Agents get every change; everyone else gets status changes only, with the
-public note that came with each. (`api/serializers/history.py` shows it.)"""
+public note that came with each (a creation's note, the routing's reason, is for agents
+only). (`api/serializers/history.py` shows it.)"""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,17 +53,25 @@ def entries_for(signalement: Signalement, *, full: bool) -> list[Entry]:
             kind = "changed"
             delta = record.diff_against(previous, foreign_keys_are_objs=False)
             changes = [Change(c.field, _text(c.old), _text(c.new)) for c in delta.changes]
+            # simple-history's diff leaves out the fields not editable by hand; the due
+            # date is one, yet it moves with the category and the priority.
+            if record.due_at != previous.due_at:
+                changes.append(Change("due_at", _text(previous.due_at), _text(record.due_at)))
         previous = record
+        note = record.history_change_reason or ""
         if not full:
             changes = [c for c in changes if c.field == "status"]
             if not changes:
                 continue
+            if kind == "created":
+                note = ""  # the routing's reason (`routing.py`): for agents
+
         entries.append(
             Entry(
                 at=record.history_date,
                 kind=kind,
                 by=record.history_user.get_username() if full and record.history_user else None,
-                note=record.history_change_reason or "",
+                note=note,
                 changes=changes,
             )
         )

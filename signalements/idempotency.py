@@ -123,16 +123,21 @@ def client_address(request) -> str:
 
 
 def fingerprint(request) -> str:
-    """The SHA-256 of what the request asks: method, path and data (parsed, so that a
-    multipart body sent again with another boundary is the same request; files by
-    their content)."""
+    """The SHA-256 of what the request asks: method, path (with its query string, e.g.
+    a transition's `?template=`) and data (parsed, so that a multipart body sent again
+    with another boundary is the same request; files by their content)."""
     canonical = json.dumps(
-        [request.method, request.path, _canonical(request.data)],
+        [request.method, _path_and_query(request), _canonical(request.data)],
         sort_keys=True,
         ensure_ascii=True,
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _path_and_query(request) -> str:
+    query = request.META.get("QUERY_STRING", "")
+    return f"{request.path}?{query}" if query else request.path
 
 
 def _canonical(data):

@@ -8,6 +8,8 @@ task per recipient: a retry sends to that one again, not to everyone.
   report), in the report's language (that of the request that created it): a
   confirmation of the new report with its reference and link; each status change;
   each public update that an agent writes. Unless they unsubscribed from the report.
+  The "resolved" email asks them whether the problem is fixed: two signed links
+  ("fixed", "not fixed") to the page of their verdict (`feedback.py`).
 - To the report's **followers** (`subscriptions.py`), in each one's language: its status
   changes and public updates, with nothing of the reporter's contact data.
 
@@ -16,11 +18,12 @@ unsubscribe link (RFC 8058)."""
 
 import logging
 
+from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
-from . import emails, events
+from . import emails, events, feedback
 from .languages import language_for
 from .models import Comment, ReporterOptOut, Signalement, Status, Subscription
 from .subscriptions import report_summary, report_unsubscribe_url, reporter_address
@@ -141,8 +144,24 @@ def send_status_email(report_id: int, from_status: str, to_status: str, note: st
         return why_not
     with translation.override(language_for(report.language)):
         subject, context = status_email(report, status=to_status, note=note)
+        if to_status == Status.RESOLVED:
+            context.update(verdict_links(report))
         _send_to_reporter(report, "status_changed", what="status", subject=subject, context=context)
     return "sent"
+
+
+def verdict_links(report: Signalement) -> dict:
+    """The "fixed" / "not fixed" links of a "resolved" email (`feedback.py`), while the
+    report's resolution may be answered (an email sent late, after the report was
+    reopened or answered, asks nothing)."""
+    if not feedback.is_open(report):
+        return {}
+    urls = feedback.feedback_urls(report)
+    return {
+        "fixed_url": urls["fixed"],
+        "not_fixed_url": urls["not_fixed"],
+        "feedback_days": settings.SIGNALEMENT_FEEDBACK_DAYS,
+    }
 
 
 def status_email(signalement: Signalement, *, status: str, note: str = "") -> tuple[str, dict]:

@@ -10,7 +10,9 @@ each door's own (`api/permissions.py`, the admin's permissions, Open311's keys).
 | admin     | superuser                              |
 """
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from . import reporter_tokens
@@ -61,4 +63,31 @@ def acts_as_reporter(request, signalement: Signalement) -> bool:
     return is_owner(request.user, signalement) or (
         reporter_tokens.presented(request) is not None
         and reporter_tokens.signalement_id(request) == signalement.pk
+    )
+
+
+def department_ids(user) -> list[int]:
+    """The departments the user belongs to, by id (one query per user object)."""
+    cached = getattr(user, "_signalements_departments", None)
+    if cached is None:
+        cached = user._signalements_departments = list(
+            user.departments.values_list("pk", flat=True)
+        )
+    return cached
+
+
+def agent_scope(user) -> Q | None:
+    """The reports an agent may see and triage, as a filter; None when it is every report.
+
+    With `AGENT_SCOPE=department`, an agent sees the reports of their departments, those
+    assigned to them, and those that no department handles yet (no report is left where
+    nobody sees it); superusers see all. With `AGENT_SCOPE=all` (the default) every agent
+    sees every report. Every door applies it: the API's reports, export and statistics,
+    and the admin."""
+    if settings.SIGNALEMENT_AGENT_SCOPE != "department" or role_of(user) != Role.AGENT:
+        return None
+    return (
+        Q(department_id__in=department_ids(user))
+        | Q(department__isnull=True)
+        | Q(assigned_to_id=user.pk)
     )

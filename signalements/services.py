@@ -31,16 +31,23 @@ class TransitionNotAllowed(Exception):
 
 
 def transition(
-    *, signalement: Signalement, to_status: str, by=None, note: str = "", notify: bool = True
+    *,
+    signalement: Signalement,
+    to_status: str,
+    by=None,
+    note: str = "",
+    notify: bool = True,
+    as_agent: bool = True,
 ) -> Signalement:
     """Move a report to `to_status` if the workflow allows it, and return it.
 
     The row is locked for the length of the transaction, so two simultaneous
     transitions of one report serialize: the second one sees the first one's result.
     The change is recorded in the history (by `by`), a non-empty `note` becomes a public
-    update, and the change is announced (`events.STATUS_CHANGED`): the reporter is
-    emailed (unless `notify` is false, e.g. for imports) by a task enqueued once the
-    transaction has committed.
+    update (written as an agent's, unless `as_agent` is false: the reporter's own words,
+    when their "not fixed" reopens the report), and the change is announced
+    (`events.STATUS_CHANGED`): the reporter is emailed (unless `notify` is false, e.g.
+    for imports) by a task enqueued once the transaction has committed.
     """
     with transaction.atomic():
         locked = Signalement.objects.select_for_update().get(pk=signalement.pk)
@@ -57,7 +64,7 @@ def transition(
             Comment.objects.create(
                 signalement=locked,
                 author=by,
-                author_role="agent",
+                author_role="agent" if as_agent else "reporter",
                 body=note,
                 status=to_status,
             )

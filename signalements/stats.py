@@ -3,17 +3,26 @@
 
 Who sees what: the statistics cover exactly the reports the caller can list, with the
 list's filters applied (`status`, `category`, `created_after`, `search`, `near`, …): all
-reports for agents and admins, public reports plus their own for reporters, public
-reports for anonymous clients. Every figure, the median resolution time included, can be
-worked out from fields the caller already reads in the list (`status`, `category`,
-`created_at`, `resolved_at`), so the endpoint discloses nothing new to anyone: it saves
-paging through the list. Ordering and pagination do not apply.
+reports for agents and admins (within their departments with `AGENT_SCOPE=department`),
+public reports plus their own for reporters, public reports for anonymous clients. Every
+figure, the median resolution time included, can be worked out from fields the caller
+already reads in the list (`status`, `category`, `department`, `created_at`,
+`resolved_at`, `due_at`), so the endpoint discloses nothing new to anyone: it saves
+paging through the list. The one exception, the reporters' verdicts ("fixed" or "not
+fixed", `satisfaction`), is computed for agents only. Ordering and pagination do not
+apply.
+
+Service levels: a report is overdue when it is open (neither resolved nor rejected) and
+its `due_at` is past; a resolved report was on time when `resolved_at <= due_at`, late
+otherwise; reports without a due date count in neither.
 
 Cost: a fixed number of queries whatever the number of reports, and no Python work per
-report (only per status, category or month): counts by status, by category, by month
-created, by month resolved, then the median's one or two middle values. That is five
-queries; on SQLite, in a time zone whose months start in the middle of a UTC hour
-(India, Nepal…), each count by month takes one more (see `_per_month_sqlite`).
+report (only per status, category, department or month): counts by status (with the
+service levels' totals), by category (with their on-time counts), by department, by
+month created, by month resolved, then the medians' one or two middle values (time to
+resolution, lateness), and for agents the verdicts by category. That is five to eight
+queries; on SQLite, in a time zone whose months start in the middle of a UTC hour (India,
+Nepal…), each count by month takes one more (see `_per_month_sqlite`).
 """
 
 import unicodedata
@@ -25,7 +34,13 @@ from django.db.models.functions import Substr, TruncDate, TruncMonth
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
-from .models import CLOSED_STATUSES, Status
+from . import service_levels
+from .models import CLOSED_STATUSES, Feedback, Status
+
+OPEN = Q(status__in=[value for value in Status.values if value not in CLOSED_STATUSES])
+# Resolved reports that had a due date, and those of them resolved by it.
+RESOLVED_WITH_DUE_DATE = Q(resolved_at__isnull=False, due_at__isnull=False)
+ON_TIME = RESOLVED_WITH_DUE_DATE & Q(resolved_at__lte=F("due_at"))
 
 
 def _plain(queryset: QuerySet) -> QuerySet:
@@ -37,17 +52,36 @@ def _plain(queryset: QuerySet) -> QuerySet:
     return queryset
 
 
-def by_status(queryset: QuerySet) -> list[dict]:
-    """Every status in workflow order, with its number of reports (zeros included).
-    One pass, by conditional counts: on SQLite a GROUP BY status may walk the status
-    index and fetch every row out of order, ten times slower."""
-    counts = _plain(queryset).aggregate(
-        **{value: Count("pk", filter=Q(status=value)) for value in Status.values}
+def totals(queryset: QuerySet, *, now: datetime | None = None) -> dict[str, int]:
+    """One pass, by conditional counts: the number of reports of each status (keyed by
+    status), and the service levels' totals: `overdue` (open, past their due date),
+    `resolved_with_due_date` and `on_time` among them. On SQLite a GROUP BY status may
+    walk the status index and fetch every row out of order, ten times slower."""
+    now = now or timezone.now()
+    return _plain(queryset).aggregate(
+        **{value: Count("pk", filter=Q(status=value)) for value in Status.values},
+        overdue=Count("pk", filter=service_levels.overdue(now)),
+        resolved_with_due_date=Count("pk", filter=RESOLVED_WITH_DUE_DATE),
+        on_time=Count("pk", filter=ON_TIME),
     )
+
+
+def status_items(counts: dict[str, int]) -> list[dict]:
+    """Every status in workflow order, with its number of reports (zeros included)."""
     return [
         {"status": value, "label": str(label), "count": counts[value]}
         for value, label in Status.choices
     ]
+
+
+def by_status(queryset: QuerySet) -> list[dict]:
+    """Every status in workflow order, with its number of reports (zeros included)."""
+    return status_items(totals(queryset))
+
+
+def rate(part: int, whole: int) -> float | None:
+    """`part / whole`, rounded to 4 decimals; None when `whole` is 0."""
+    return round(part / whole, 4) if whole else None
 
 
 def _name_key(name: str | None) -> tuple:
@@ -59,17 +93,104 @@ def _name_key(name: str | None) -> tuple:
     return (0, plain.casefold(), name)
 
 
+def _category_rows(queryset: QuerySet) -> list[dict]:
+    """Per category (None: no category), its reports, and its resolved reports that had
+    a due date and were on time (one GROUP BY)."""
+    rows = (
+        _plain(queryset)
+        .values("category__code", "category__name")
+        .annotate(
+            count=Count("pk"),
+            resolved_with_due_date=Count("pk", filter=RESOLVED_WITH_DUE_DATE),
+            on_time=Count("pk", filter=ON_TIME),
+        )
+    )
+    return [
+        {
+            "category": row["category__code"],
+            "name": row["category__name"],
+            "count": row["count"],
+            "resolved_with_due_date": row["resolved_with_due_date"],
+            "on_time": row["on_time"],
+        }
+        for row in rows
+    ]
+
+
+def _by_count_then_name(items: list[dict], count: str, key: str) -> list[dict]:
+    """Most first, then by name (accents and case aside); no name last."""
+    return sorted(items, key=lambda item: (-item[count], *_name_key(item["name"]), item[key] or ""))
+
+
+def _category_items(rows: list[dict]) -> list[dict]:
+    items = [{name: row[name] for name in ("category", "name", "count")} for row in rows]
+    return _by_count_then_name(items, "count", "category")
+
+
 def by_category(queryset: QuerySet) -> list[dict]:
     """The categories that have reports, most reports first, then by name; reports
     without a category come as `category: null`, last among equals. (Sorted here, one
     item per category: the databases' collations disagree on accented names.)"""
-    rows = _plain(queryset).values("category__code", "category__name").annotate(count=Count("pk"))
+    return _category_items(_category_rows(queryset))
+
+
+def on_time_items(rows: list[dict], key: str) -> list[dict]:
+    """The on-time rate of each group (`key`: "category" or "department") that has
+    resolved reports with a due date, most of them first, then by name."""
     items = [
-        {"category": row["category__code"], "name": row["category__name"], "count": row["count"]}
+        {
+            key: row[key],
+            "name": row["name"],
+            "resolved_with_due_date": row["resolved_with_due_date"],
+            "on_time": row["on_time"],
+            "on_time_rate": rate(row["on_time"], row["resolved_with_due_date"]),
+        }
+        for row in rows
+        if row["resolved_with_due_date"]
+    ]
+    return _by_count_then_name(items, "resolved_with_due_date", key)
+
+
+def _department_rows(queryset: QuerySet, now: datetime) -> list[dict]:
+    """Per department (None: not routed), its reports, open and overdue ones, and its
+    resolved reports that had a due date and were on time (one GROUP BY)."""
+    rows = (
+        _plain(queryset)
+        .values("department__code", "department__name")
+        .annotate(
+            count=Count("pk"),
+            open=Count("pk", filter=OPEN),
+            overdue=Count("pk", filter=service_levels.overdue(now)),
+            resolved_with_due_date=Count("pk", filter=RESOLVED_WITH_DUE_DATE),
+            on_time=Count("pk", filter=ON_TIME),
+        )
+    )
+    return [
+        {
+            "department": row["department__code"],
+            "name": row["department__name"],
+            **{
+                name: row[name]
+                for name in ("count", "open", "overdue", "resolved_with_due_date", "on_time")
+            },
+        }
         for row in rows
     ]
-    items.sort(key=lambda item: (-item["count"], *_name_key(item["name"]), item["category"] or ""))
-    return items
+
+
+def _department_items(rows: list[dict]) -> list[dict]:
+    items = [
+        {name: row[name] for name in ("department", "name", "count", "open", "overdue")}
+        for row in rows
+    ]
+    return _by_count_then_name(items, "count", "department")
+
+
+def by_department(queryset: QuerySet, *, now: datetime | None = None) -> list[dict]:
+    """The departments that have reports, most reports first, then by name, with their
+    open and overdue reports; reports no department handles come as `department:
+    null`."""
+    return _department_items(_department_rows(queryset, now or timezone.now()))
 
 
 def _per_month(queryset: QuerySet, field: str) -> dict[date, int]:
@@ -152,26 +273,77 @@ def by_month(queryset: QuerySet) -> list[dict]:
     ]
 
 
-def median_resolution_hours(queryset: QuerySet, resolved_count: int) -> float | None:
-    """The median of `resolved_at - created_at` over the `resolved_count` reports that
-    have a `resolved_at`, in hours; None without any.
+def _median_hours(queryset: QuerySet, duration, count: int) -> float | None:
+    """The median of `duration` (an expression) over the `count` reports of
+    `queryset`, in hours; None without any.
 
     Portable (SQLite has no percentile function): the database orders the durations and
     returns only the middle one (odd count) or two (even count), by OFFSET/LIMIT."""
-    if resolved_count <= 0:
+    if count <= 0:
         return None
     durations = (
-        _plain(queryset)
-        .filter(resolved_at__isnull=False)
-        .annotate(resolution_time=F("resolved_at") - F("created_at"))
-        .order_by("resolution_time", "pk")
-        .values_list("resolution_time", flat=True)
+        queryset.annotate(duration=duration)
+        .order_by("duration", "pk")
+        .values_list("duration", flat=True)
     )
-    lower, upper = (resolved_count - 1) // 2, resolved_count // 2
+    lower, upper = (count - 1) // 2, count // 2
     middle = list(durations[lower : upper + 1])
     if not middle:  # reports changed between the two queries
         return None
     return sum(duration.total_seconds() for duration in middle) / len(middle) / 3600
+
+
+def median_resolution_hours(queryset: QuerySet, resolved_count: int) -> float | None:
+    """The median of `resolved_at - created_at` over the `resolved_count` reports that
+    have a `resolved_at`, in hours; None without any."""
+    return _median_hours(
+        _plain(queryset).filter(resolved_at__isnull=False),
+        F("resolved_at") - F("created_at"),
+        resolved_count,
+    )
+
+
+def median_lateness_hours(queryset: QuerySet, late_count: int) -> float | None:
+    """The median of `resolved_at - due_at` over the `late_count` reports resolved after
+    their due date, in hours; None without any. (Open reports past their due date are
+    not in it: how late they will be is not known yet; they are counted as overdue.)"""
+    return _median_hours(
+        _plain(queryset).filter(
+            resolved_at__isnull=False, due_at__isnull=False, resolved_at__gt=F("due_at")
+        ),
+        F("resolved_at") - F("due_at"),
+        late_count,
+    )
+
+
+def satisfaction(queryset: QuerySet) -> dict:
+    """The reporters' verdicts on the resolutions of these reports (every answer
+    counts: a report resolved twice may have two): how many answered, how many said
+    "fixed", the rate, overall and by category (one GROUP BY over the answers)."""
+    rows = (
+        Feedback.objects.filter(signalement__in=_plain(queryset).values("pk"))
+        .values("signalement__category__code", "signalement__category__name")
+        .annotate(answers=Count("pk"), fixed=Count("pk", filter=Q(is_fixed=True)))
+        .order_by()
+    )
+    items = [
+        {
+            "category": row["signalement__category__code"],
+            "name": row["signalement__category__name"],
+            "answers": row["answers"],
+            "fixed": row["fixed"],
+            "rate": rate(row["fixed"], row["answers"]),
+        }
+        for row in rows
+    ]
+    answers = sum(item["answers"] for item in items)
+    fixed = sum(item["fixed"] for item in items)
+    return {
+        "answers": answers,
+        "fixed": fixed,
+        "rate": rate(fixed, answers),
+        "by_category": _by_count_then_name(items, "answers", "category"),
+    }
 
 
 def by_week(queryset: QuerySet, *, weeks: int, today: date | None = None) -> list[dict]:
@@ -202,31 +374,50 @@ def by_week(queryset: QuerySet, *, weeks: int, today: date | None = None) -> lis
     ]
 
 
-def backlog(queryset: QuerySet, *, overdue_after: timedelta, now: datetime | None = None) -> dict:
+def backlog(queryset: QuerySet, *, now: datetime | None = None) -> dict:
     """Of the open reports (neither resolved nor rejected): how many, how many nobody is
-    assigned to, and how many have been open for longer than `overdue_after` (one
-    query)."""
+    assigned to, and how many are past their due date (one query)."""
     now = now or timezone.now()
-    open_reports = Q(status__in=[s for s in Status.values if s not in CLOSED_STATUSES])
     return _plain(queryset).aggregate(
-        open=Count("pk", filter=open_reports),
-        unassigned=Count("pk", filter=open_reports & Q(assigned_to__isnull=True)),
-        overdue=Count("pk", filter=open_reports & Q(created_at__lt=now - overdue_after)),
+        open=Count("pk", filter=OPEN),
+        unassigned=Count("pk", filter=OPEN & Q(assigned_to__isnull=True)),
+        overdue=Count("pk", filter=service_levels.overdue(now)),
     )
 
 
-def compute(queryset: QuerySet) -> dict:
-    """All the statistics of these reports, in the shape of the API's `SignalementStatsSerializer`:
-    four aggregate queries, plus one for the median when a report has been resolved."""
+def compute(
+    queryset: QuerySet, *, now: datetime | None = None, with_satisfaction: bool = False
+) -> dict:
+    """All the statistics of these reports, in the shape of the API's
+    `SignalementStatsSerializer`: five aggregate queries, plus one per median when a
+    report has been resolved (late), plus the verdicts' with `with_satisfaction` (for
+    agents: the verdicts are not public; `satisfaction` is None otherwise)."""
+    now = now or timezone.now()
     queryset = _plain(queryset)
-    statuses = by_status(queryset)
+    counts = totals(queryset, now=now)
+    statuses = status_items(counts)
+    category_rows = _category_rows(queryset)
+    department_rows = _department_rows(queryset, now)
     months = by_month(queryset)
     resolved_count = sum(month["resolved"] for month in months)
+    late = counts["resolved_with_due_date"] - counts["on_time"]
     return {
         "total": sum(status["count"] for status in statuses),
         "by_status": statuses,
-        "by_category": by_category(queryset),
+        "by_category": _category_items(category_rows),
+        "by_department": _department_items(department_rows),
         "by_month": months,
         "median_resolution_hours": median_resolution_hours(queryset, resolved_count),
         "resolved_count": resolved_count,
+        "service_levels": {
+            "overdue": counts["overdue"],
+            "resolved_with_due_date": counts["resolved_with_due_date"],
+            "on_time": counts["on_time"],
+            "on_time_rate": rate(counts["on_time"], counts["resolved_with_due_date"]),
+            "late": late,
+            "median_lateness_hours": median_lateness_hours(queryset, late),
+            "by_category": on_time_items(category_rows, "category"),
+            "by_department": on_time_items(department_rows, "department"),
+        },
+        "satisfaction": satisfaction(queryset) if with_satisfaction else None,
     }

@@ -17,8 +17,17 @@ from .data_version import SHARDS
 REPORT = "signalements_signalement"
 PHOTO = "signalements_attachment"
 # The tables whose writes bump the data version: the report (and the original it
-# duplicates), its photos, its category's code, its assignee's username.
-DATA_TABLES = (REPORT, PHOTO, "signalements_category", "auth_user")
+# duplicates), its photos, its category's code, its assignee's username, its department's
+# code and its areas (and their codes).
+DATA_TABLES = (
+    REPORT,
+    PHOTO,
+    "signalements_category",
+    "auth_user",
+    "signalements_department",
+    "signalements_area",
+    "signalements_signalement_areas",
+)
 SQLITE_EVENTS = ("INSERT", "UPDATE", "DELETE")
 DATA_VERSION_FUNCTION = "signalements_bump_data_version"
 REPORT_VERSION_FUNCTION = "signalements_bump_report_version"
@@ -38,9 +47,20 @@ def names(vendor: str) -> set[str]:
 
 
 def install(connection) -> None:
+    """Make the triggers, on the tables that exist (a migration before the one that
+    creates a table installs the others' triggers)."""
+    tables = set(connection.introspection.table_names())
     with connection.cursor() as cursor:
         for statement in _statements(connection.vendor):
-            cursor.execute(statement)
+            if _on_table(statement) in tables or _on_table(statement) is None:
+                cursor.execute(statement)
+
+
+def _on_table(statement: str) -> str | None:
+    """The table a CREATE TRIGGER statement is on; None for another statement."""
+    if " TRIGGER " not in statement:
+        return None
+    return statement.split(" ON ", 1)[1].split()[0]
 
 
 def drop_for_rebuild(connection) -> None:

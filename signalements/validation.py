@@ -136,7 +136,8 @@ class CachedFieldsMixin:
     fields, exactly what DRF would have built. A field is made again from its arguments
     (what DRF's own copy does, less the deep copy of the arguments, which fields only
     read: the category's queryset is cloned with `.all()` each time it is used); a
-    nested serializer, which binds its child, is deep-copied."""
+    nested serializer or a list of related objects (`many=True`), which bind their
+    child, are deep-copied."""
 
     def get_fields(self):
         cache_name = f"_fields_template_{type(self).__qualname__}"
@@ -148,7 +149,7 @@ class CachedFieldsMixin:
 
 
 def _fresh(field: serializers.Field) -> serializers.Field:
-    if isinstance(field, serializers.BaseSerializer):
+    if isinstance(field, serializers.BaseSerializer | serializers.ManyRelatedField):
         return deepcopy(field)
     return field.__class__(*field._args, **field._kwargs)
 
@@ -186,8 +187,10 @@ class ValidatedModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     def validate(self, attrs):
         attrs = super().validate(attrs)
         instance = copy(self.instance) if self.instance else self.Meta.model()
+        many_to_many = {field.name for field in instance._meta.many_to_many}
         for name, value in attrs.items():
-            setattr(instance, name, value)
+            if name not in many_to_many:  # set once saved, by the serializer
+                setattr(instance, name, value)
         try:
             instance.clean()
         except DjangoValidationError as error:

@@ -390,8 +390,25 @@ WEBHOOK_KEEP_DAYS = env.int("WEBHOOK_KEEP_DAYS", default=30)
 SUBSCRIPTION_CONFIRM_DAYS = env.int("SUBSCRIPTION_CONFIRM_DAYS", default=7)
 ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=7)
 
-# The admin's dashboard counts an open report as overdue after this many days.
+# Departments, areas and service levels (signalements/routing.py, service_levels.py).
+# A report whose category has no service level is due this many calendar days after it
+# was filed (0: never due); before service levels, the dashboard's "overdue" age.
 SIGNALEMENT_OVERDUE_DAYS = env.int("OVERDUE_DAYS", default=7)
+# Working days leave out weekends and this country's public holidays (ISO 3166 code of
+# the `holidays` package; empty: weekends only), and its subdivision's if given.
+SIGNALEMENT_SLA_HOLIDAYS_COUNTRY = env.str("SLA_HOLIDAYS_COUNTRY", default="FR")
+SIGNALEMENT_SLA_HOLIDAYS_SUBDIVISION = env.str("SLA_HOLIDAYS_SUBDIVISION", default="")
+# The reporter's verdict (signalements/feedback.py): after a resolution, its reporter
+# says "fixed" or "not fixed" during this many days (the emailed links expire with them).
+SIGNALEMENT_FEEDBACK_DAYS = env.int("FEEDBACK_DAYS", default=14)
+# AGENT_SCOPE=department: agents see and triage only the reports of their departments
+# (and those assigned to them); "all" (default): every report. Superusers see all.
+SIGNALEMENT_AGENT_SCOPE = env.str("AGENT_SCOPE", default="all")
+if SIGNALEMENT_AGENT_SCOPE not in ("all", "department"):
+    raise ImproperlyConfigured("AGENT_SCOPE is either all or department.")
+# Each agent gets a daily email of the open overdue reports of their departments (and
+# those assigned to them) from this hour on (in TIME_ZONE; -1: none), signalements/overdue.py.
+OVERDUE_DIGEST_HOUR = env.int("OVERDUE_DIGEST_HOUR", default=7)
 
 # The admin's maps: the tile server (a URL template for Leaflet; empty: no tiles, the
 # reports drawn on a blank background) and the attribution its licence asks for.

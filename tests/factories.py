@@ -67,3 +67,29 @@ class AttachmentFactory(factory.django.DjangoModelFactory):
     size = 1000
     width = 64
     height = 48
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signalements.Department"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"department-{n}")
+    name = factory.Sequence(lambda n: f"Department {n}")
+
+
+def square(west: float, south: float, east: float, north: float) -> dict:
+    """A GeoJSON Polygon: the box between these longitudes and latitudes."""
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+class AreaFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signalements.Area"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"area-{n}")
+    name = factory.Sequence(lambda n: f"Area {n}")
+    kind = "district"
+    geometry = factory.LazyFunction(lambda: square(-1.70, 48.10, -1.66, 48.13))

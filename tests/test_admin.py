@@ -407,3 +407,193 @@ def test_the_history_cannot_revert_a_report_past_the_workflow(admin_client):
     assert report.status == "acknowledged"
     # The past version is still shown.
     assert admin_client.get(url).status_code == 200
+
+
+# --- Departments, areas and due dates ----------------------------------------------------
+
+
+def _due_in(report, delta, **fields):
+    from django.utils import timezone
+
+    Signalement.objects.filter(pk=report.pk).update(due_at=timezone.now() + delta, **fields)
+
+
+def test_the_list_shows_due_dates_in_colour(admin_client):
+    from datetime import timedelta
+
+    late, soon, later, closed = (SignalementFactory(status=s) for s in ["new"] * 3 + ["resolved"])
+    _due_in(late, -timedelta(hours=1))
+    _due_in(soon, timedelta(hours=5))
+    _due_in(later, timedelta(days=3))
+    _due_in(closed, -timedelta(days=3))
+    undated = SignalementFactory()
+    Signalement.objects.filter(pk=undated.pk).update(due_at=None)
+
+    page = admin_client.get(CHANGELIST)
+
+    html = page.content.decode()
+    assert html.count('class="sig-due sig-due-overdue"') == 1
+    assert html.count('class="sig-due sig-due-soon"') == 1
+    admin = page.context["cl"].model_admin
+    assert "sig-due-overdue" in admin.due(Signalement.objects.get(pk=late.pk))
+    assert "sig-due-soon" in admin.due(Signalement.objects.get(pk=soon.pk))
+    for plain in (later, closed):  # a closed report's deadline is over: no colour
+        assert "sig-due" not in admin.due(Signalement.objects.get(pk=plain.pk))
+    assert admin.due(Signalement.objects.get(pk=undated.pk)) == "—"
+
+
+def test_the_list_filters_by_overdue_department_and_area(admin_client):
+    from datetime import timedelta
+
+    from signalements.models import Area, Department
+
+    Area.objects.create(
+        code="centre",
+        name="Centre",
+        kind="district",
+        geometry={
+            "type": "Polygon",
+            "coordinates": [
+                [[-1.70, 48.10], [-1.66, 48.10], [-1.66, 48.12], [-1.70, 48.12], [-1.70, 48.10]]
+            ],
+        },
+    )
+    roads = Department.objects.create(code="voirie", name="Voirie")
+    inside_late = SignalementFactory(status="new")  # at 48.111, -1.68: in the centre
+    outside = SignalementFactory(latitude=None, longitude=None)
+    resolved_late = SignalementFactory(status="resolved")
+    _due_in(inside_late, -timedelta(days=1), department=roads)
+    _due_in(outside, timedelta(days=1))
+    _due_in(resolved_late, -timedelta(days=1))
+    area = Area.objects.get(code="centre")
+
+    def listed(**params):
+        page = admin_client.get(CHANGELIST, params)
+        assert page.status_code == 200, params
+        return {report.pk for report in page.context["cl"].result_list}
+
+    assert listed(overdue="yes") == {inside_late.pk}
+    assert listed(overdue="no") == {outside.pk, resolved_late.pk}
+    assert listed(department__id__exact=roads.pk) == {inside_late.pk}
+    assert listed(areas__id__exact=area.pk) == {inside_late.pk, resolved_late.pk}
+
+
+def test_an_agent_sets_the_department_and_keeps_the_routing_in_the_form(client, agent_user):
+    from signalements.models import Area, Department
+
+    lighting = Department.objects.create(code="eclairage", name="Éclairage")
+    old = Department.objects.create(code="ancien", name="Ancien service")
+    Area.objects.create(
+        code="centre",
+        name="Centre",
+        kind="district",
+        geometry={
+            "type": "Polygon",
+            "coordinates": [
+                [[-1.70, 48.10], [-1.66, 48.10], [-1.66, 48.12], [-1.70, 48.12], [-1.70, 48.10]]
+            ],
+        },
+    )
+    report = SignalementFactory(status="new")
+    Signalement.objects.filter(pk=report.pk).update(department=old)
+    old.is_active = False
+    old.save()
+    client.force_login(agent_user)
+    url = reverse("admin:signalements_signalement_change", args=[report.pk])
+
+    page = client.get(url)
+
+    form = page.context["adminform"].form
+    assert {"department", "keep_routing"} <= set(form.fields)
+    assert not {"due_at", "area_names"} & set(form.fields)  # read only: shown, not edited
+    # Active departments, and the report's own even though no longer active.
+    assert set(form.fields["department"].queryset) == {lighting, old}
+    html = page.content.decode()
+    assert "Centre" in html and "field-due_at" in html
+
+    saved = client.post(url, change_form(report, department=old.pk))  # unchanged: accepted
+    assert saved.status_code == 302
+    response = client.post(url, change_form(report, department=lighting.pk, keep_routing="on"))
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    report.refresh_from_db()
+    assert (report.department, report.keep_routing) == (lighting, True)
+    assert report.history.latest().history_user == agent_user
+
+
+def test_agents_limited_to_their_departments_do_not_find_the_others_reports(
+    client, agent_user, settings
+):
+    from signalements.models import Department
+
+    settings.SIGNALEMENT_AGENT_SCOPE = "department"
+    lighting = Department.objects.create(code="eclairage", name="Éclairage")
+    roads = Department.objects.create(code="voirie", name="Voirie")
+    lighting.members.add(agent_user)
+    mine, theirs, unrouted, assigned = SignalementFactory.create_batch(4, status="new")
+    Signalement.objects.filter(pk=mine.pk).update(department=lighting)
+    Signalement.objects.filter(pk__in=[theirs.pk, assigned.pk]).update(department=roads)
+    Signalement.objects.filter(pk=assigned.pk).update(assigned_to=agent_user)
+    client.force_login(agent_user)
+
+    listed = client.get(CHANGELIST).context["cl"].result_list
+
+    assert {report.pk for report in listed} == {mine.pk, unrouted.pk, assigned.pk}
+    hidden = client.get(reverse("admin:signalements_signalement_change", args=[theirs.pk]))
+    assert hidden.status_code == 302  # the admin's "does not exist" redirect
+    assert hidden["Location"] == reverse("admin:index")
+    moved = client.post(
+        reverse("admin:signalements_signalement_transition", args=[theirs.pk]),
+        {"to_status": "acknowledged", "note": ""},
+    )
+    assert moved.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == "new"
+    # Superusers see every report.
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert client.get(CHANGELIST).context["cl"].result_count == 4
+
+
+def test_the_dashboard_counts_by_department_with_links_and_rates(client, agent_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from signalements.models import Department, Feedback
+
+    lighting = Department.objects.create(code="eclairage", name="Éclairage")
+    late, on_time_report, open_late, open_soon = SignalementFactory.create_batch(4)
+    now = timezone.now()
+    Signalement.objects.filter(pk=late.pk).update(
+        status="resolved", resolved_at=now - timedelta(days=1), due_at=now - timedelta(days=2)
+    )
+    Signalement.objects.filter(pk=on_time_report.pk).update(
+        status="resolved", resolved_at=now - timedelta(days=3), due_at=now - timedelta(days=2)
+    )
+    Signalement.objects.filter(pk__in=[late.pk, on_time_report.pk, open_late.pk]).update(
+        department=lighting
+    )
+    _due_in(open_late, -timedelta(hours=2))
+    _due_in(open_soon, timedelta(hours=2))
+    for days, is_fixed in [(1, True), (5, True), (9, False)]:  # three resolutions answered
+        Feedback.objects.create(
+            signalement=late, resolved_at=now - timedelta(days=days), is_fixed=is_fixed
+        )
+    client.force_login(agent_user)
+
+    page = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en")
+
+    dashboard = page.context["dashboard"]
+    assert dashboard["backlog"]["overdue"] == 1
+    assert (dashboard["on_time_percent"], dashboard["satisfaction_percent"]) == (50, 67)
+    rows = {row["department"]: row for row in dashboard["by_department"]}
+    assert (rows["eclairage"]["open"], rows["eclairage"]["overdue"]) == (1, 1)
+    assert (rows[None]["open"], rows[None]["overdue"]) == (1, 0)
+    for row in rows.values():
+        for figure in ("open", "overdue"):
+            listed = client.get(row[f"{figure}_url"])
+            assert listed.context["cl"].result_count == row[figure], row[f"{figure}_url"]
+    assert client.get(dashboard["overdue_url"]).context["cl"].result_count == 1
+    html = page.content.decode()
+    assert 'id="dashboard-department"' in html
+    assert "50 %" in html and "67 %" in html

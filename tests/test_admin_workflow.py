@@ -306,6 +306,8 @@ def test_a_categorys_choices_are_edited_as_rows(admin_client):
         "group": "",
         "description": "",
         "is_active": "on",
+        "reopen_policy": "reopen",
+        **{f"service_levels-{name}": "0" for name in ("TOTAL_FORMS", "INITIAL_FORMS")},
         "extra_fields-TOTAL_FORMS": "1",
         "extra_fields-INITIAL_FORMS": "1",
         "extra_fields-MIN_NUM_FORMS": "0",
@@ -349,7 +351,11 @@ def test_the_dashboard_shows_the_figures(agent, django_assert_max_num_queries):
     SignalementFactory.create_batch(3, status="new", category=roads)
     SignalementFactory(status="resolved", category=roads)
     old = SignalementFactory(status="acknowledged")
-    Signalement.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=100))
+    # Overdue: open and past its due date (no longer: open for more than OVERDUE_DAYS).
+    Signalement.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=100),
+        due_at=timezone.now() - timedelta(days=93),
+    )
 
     with django_assert_max_num_queries(16):
         page = agent.get(reverse("admin:index"), **EN)

@@ -7,7 +7,17 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from signalements.management.commands.load_demo_data import DEMO_OPEN311_KEY
-from signalements.models import ApiKey, Category, ExtraField, Signalement
+from signalements.models import (
+    ApiKey,
+    Area,
+    Category,
+    Department,
+    ExtraField,
+    ReplyTemplate,
+    RoutingRule,
+    ServiceLevel,
+    Signalement,
+)
 from signalements.roles import role_of
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +108,67 @@ def test_a_revoked_demo_key_stays_revoked(client):
     assert "Demo Open311 API key: (revoked since the demo created it)" in output.getvalue()
     assert DEMO_OPEN311_KEY not in output.getvalue()
     assert demo_open311_create(client).status_code == 403
+
+
+def test_demo_data_routes_its_reports_through_departments_districts_and_rules():
+    first = StringIO()
+    call_command("load_demo_data", stdout=first)
+    tables = [Department, Area, RoutingRule, ServiceLevel, ReplyTemplate]
+    counts = {model: model.objects.count() for model in tables}
+    histories = {model: model.history.count() for model in tables}
+
+    call_command("load_demo_data", stdout=StringIO())
+
+    # Idempotent, and quietly so: nothing saved again, nothing new in the history.
+    assert {model: model.objects.count() for model in tables} == counts
+    assert {model: model.history.count() for model in tables} == histories
+    assert set(Department.objects.values_list("code", flat=True)) == {
+        "eclairage",
+        "voirie-nord",
+        "voirie-sud",
+        "proprete",
+    }
+    districts = Area.objects.filter(kind="district", is_active=True)
+    assert districts.count() == 8
+    assert any(area.geometry["type"] == "MultiPolygon" for area in districts)
+    assert counts[RoutingRule] == 2 and counts[ServiceLevel] == 6 and counts[ReplyTemplate] == 3
+    assert ServiceLevel.objects.filter(unit="hours", priority="urgent").exists()
+    assert ServiceLevel.objects.filter(unit="working_days", priority="").exists()
+    for template in ReplyTemplate.objects.all():
+        assert "{reference}" in template.body
+    # The agents, each in their departments, and their logins printed.
+    users = get_user_model().objects
+    assert set(users.get(username="agent").departments.values_list("code", flat=True)) == {
+        "eclairage",
+        "voirie-nord",
+    }
+    south = users.get(username="agent-sud")
+    assert role_of(south) == "agent"
+    assert set(south.departments.values_list("code", flat=True)) == {"voirie-sud", "proprete"}
+    assert "Demo agent: username=agent-sud  password=signalements" in first.getvalue()
+    # Every demo place is in a district; roads in the north go to the northern team,
+    # elsewhere to the southern one (the category's department); every report is due.
+    north = {"nord-saint-martin", "maurepas-patton", "jeanne-darc-longs-champs"}
+    roads = Signalement.objects.filter(category__code__in=["voirie", "signalisation"])
+    assert roads.exists()
+    for report in Signalement.objects.prefetch_related("areas").select_related("department"):
+        report_areas = {area.code for area in report.areas.all()}
+        assert len(report_areas) >= 1, report.address
+        assert report.due_at is not None
+        if report.category.code in ("voirie", "signalisation"):
+            expected = "voirie-nord" if report_areas & north else "voirie-sud"
+            assert report.department.code == expected, (report.address, report_areas)
+    assert Signalement.objects.filter(department__code="voirie-nord").exists()
+    assert Signalement.objects.filter(department__code="voirie-sud").exists()
+    assert Signalement.objects.filter(areas__code="le-blosne").exists()
+
+
+def test_demo_reports_loaded_before_the_districts_get_them_on_the_next_run():
+    call_command("load_demo_data", stdout=StringIO())
+    Area.objects.all().delete()  # as a database loaded before areas existed
+    assert not Signalement.areas.through.objects.exists()
+
+    call_command("load_demo_data", stdout=StringIO())
+
+    assert Signalement.objects.count() == 50  # no new reports
+    assert not Signalement.objects.filter(areas__isnull=True).exists()

@@ -309,6 +309,10 @@ def test_the_schema_documents_the_header_and_its_errors():
         ("/api/signalements/{id}/comments/", "post"),
         ("/api/signalements/{id}/transition/", "post"),
         ("/api/signalements/{id}/attachments/", "post"),
+        ("/api/signalements/{id}/feedback/", "post"),
+        ("/api/feedback/{token}/", "post"),
+        ("/api/feedback/{id}/accept/", "post"),
+        ("/api/feedback/{id}/refuse/", "post"),
     }
     for path, method in keyed:
         responses = schema["paths"][path][method]["responses"]

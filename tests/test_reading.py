@@ -18,11 +18,14 @@ from signalements.api.views import SignalementViewSet
 from signalements.models import Signalement
 
 from .factories import (
+    AreaFactory,
     AttachmentFactory,
     CategoryFactory,
+    DepartmentFactory,
     ExtraFieldFactory,
     SignalementFactory,
     UserFactory,
+    square,
 )
 from .test_representation import reports  # noqa: F401  (the varied reports fixture)
 
@@ -51,6 +54,13 @@ def more_reports(reports):  # noqa: F811
     SignalementFactory(
         date=dt.datetime(1985, 12, 31, 18, 45, tzinfo=dt.UTC), title="Changement d'heure"
     )
+    # Routed: a department, two areas (their codes sorted), a due date, kept by hand.
+    north = DepartmentFactory(code="voirie-nord", name="Voirie Nord")
+    AreaFactory(code="nord", name="Nord", geometry=square(-1.70, 48.11, -1.60, 48.20))
+    AreaFactory(code="centre-ville", name="Centre", geometry=square(-1.69, 48.10, -1.66, 48.13))
+    routed = SignalementFactory(latitude=Decimal("48.12"), longitude=Decimal("-1.68"))
+    assert routed.area_codes == ["centre-ville", "nord"]
+    Signalement.objects.filter(pk=routed.pk).update(department=north, keep_routing=True)
     return {"owner": owner, "token": token, "anonymous_report": anonymous, "hidden": hidden}
 
 
@@ -192,7 +202,7 @@ def _comparable(response, before: int):
     """A create's answer without what differs from one report to the next (and without
     the reports created by the test itself among the possible duplicates)."""
     body = dict(response.json())
-    for name in ("id", "uuid", "reference", "created_at", "updated_at", "reporter_token"):
+    for name in ("id", "uuid", "reference", "created_at", "updated_at", "due_at", "reporter_token"):
         body.pop(name)
     body.pop("reporter_token_expires_at")
     body["possible_duplicates"] = [
@@ -243,9 +253,11 @@ def test_a_create_writes_the_report_and_its_history_in_one_transaction(
     """Anonymous, the contract's payload: the report and its history row in one
     transaction (here a savepoint, in the test's transaction; BEGIN … COMMIT in
     production), the data version bumped by the database's trigger within it, then the
-    report read back for the answer (no photos looked for): no query twice. The webhooks'
-    outbox asks, in the transaction, which endpoints listen (none here)."""
-    with django_assert_num_queries(6) as captured:
+    report read back for the answer (no photos looked for): no query twice. Routing asks
+    for the active routing rules (a report without category nor place may match one that
+    names neither); the webhooks' outbox asks, in the transaction, which endpoints listen
+    (none here)."""
+    with django_assert_num_queries(7) as captured:
         response = APIClient().post(
             "/api/signalements/",
             {"description": "Panne électrique", "date": "2025-04-29T16:30:00"},
@@ -254,9 +266,10 @@ def test_a_create_writes_the_report_and_its_history_in_one_transaction(
     assert response.status_code == 201
     statements = [query["sql"] for query in captured.captured_queries]
     assert len(set(statements)) == len(statements)
-    assert statements[0].startswith("SAVEPOINT") and statements[4].startswith("RELEASE")
-    assert '"signalements_webhookendpoint"' in statements[3]
-    assert [sql.split()[2] for sql in statements[1:3]] == [
+    assert statements[0].startswith("SAVEPOINT") and statements[5].startswith("RELEASE")
+    assert '"signalements_routingrule"' in statements[1]
+    assert '"signalements_webhookendpoint"' in statements[4]
+    assert [sql.split()[2] for sql in statements[2:4]] == [
         '"signalements_signalement"',
         '"signalements_historicalsignalement"',
     ]

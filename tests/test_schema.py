@@ -115,6 +115,14 @@ def test_operations_open_to_anonymous_clients_say_so(generated_schema):
         ("/api/subscriptions/confirm/{token}/", "post"),
         ("/api/subscriptions/unsubscribe/{token}/", "get"),
         ("/api/subscriptions/unsubscribe/{token}/", "post"),
+        ("/api/feedback/{token}/", "get"),
+        ("/api/feedback/{token}/", "post"),
+        ("/api/departments/", "get"),
+        ("/api/departments/{code}/", "get"),
+        ("/api/areas/", "get"),
+        ("/api/areas/{code}/", "get"),
+        ("/api/service-levels/", "get"),
+        ("/api/service-levels/{id}/", "get"),
     }
 
 
@@ -122,4 +130,14 @@ def test_the_api_index_is_open_to_everyone(client):
     response = client.get("/api/", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 200
-    assert set(response.json()) == {"signalements", "categories", "webhooks"}
+    assert set(response.json()) == {
+        "signalements",
+        "categories",
+        "webhooks",
+        "feedback",
+        "departments",
+        "areas",
+        "service-levels",
+        "routing-rules",
+        "reply-templates",
+    }

@@ -21,7 +21,7 @@ the number of generated requests per operation, e.g. `FUZZ_MAX_EXAMPLES=300`.
 
 import base64
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import hypothesis
@@ -94,6 +94,22 @@ EXPECTED_OPERATIONS = {
         "/api/webhooks/": ["GET", "POST"],
         "/api/webhooks/{id}/": ["GET", "PUT", "PATCH", "DELETE"],
         "/api/webhooks/{id}/rotate-secret/": ["POST"],
+        "/api/signalements/{id}/feedback/": ["POST"],
+        "/api/feedback/": ["GET"],
+        "/api/feedback/{id}/accept/": ["POST"],
+        "/api/feedback/{id}/refuse/": ["POST"],
+        "/api/feedback/{token}/": ["GET", "POST"],
+        "/api/departments/": ["GET", "POST"],
+        "/api/departments/{code}/": ["GET", "PUT", "PATCH", "DELETE"],
+        "/api/areas/": ["GET", "POST"],
+        "/api/areas/{code}/": ["GET", "PUT", "PATCH", "DELETE"],
+        "/api/service-levels/": ["GET", "POST"],
+        "/api/service-levels/{id}/": ["GET", "PUT", "PATCH", "DELETE"],
+        "/api/routing-rules/": ["GET", "POST"],
+        "/api/routing-rules/{id}/": ["GET", "PUT", "PATCH", "DELETE"],
+        "/api/routing-rules/dry-run/": ["GET"],
+        "/api/reply-templates/": ["GET", "POST"],
+        "/api/reply-templates/{code}/": ["GET", "PUT", "PATCH", "DELETE"],
     }.items()
     for method in methods
 }
@@ -122,16 +138,20 @@ def before_generate_path_parameters(context, strategy):
     return st.one_of(strategy, existing)
 
 
+# When report 4 of `api_data` was resolved: within FEEDBACK_DAYS of the tests.
+RESOLVED_AT = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+
 # The alert of `api_data` (id 1), whose links' tokens the fuzzing mixes in.
 ALERT_KEY = "fuzz-alert-key"
 
 
 def link_tokens() -> list[str]:
-    """Valid tokens of the emailed links: the alert's confirmation and unsubscribe, and
-    the unsubscribe of the emails about report 2 to its contact address."""
+    """Valid tokens of the emailed links: the alert's confirmation and unsubscribe, the
+    unsubscribe of the emails about report 2 to its contact address, and the verdict's
+    link of report 4 (resolved at `RESOLVED_AT`)."""
     from django.core import signing
 
-    from signalements import subscriptions
+    from signalements import feedback, subscriptions
 
     return [
         signing.dumps({"s": 1, "k": ALERT_KEY}, salt=subscriptions.CONFIRM_SALT),
@@ -140,6 +160,7 @@ def link_tokens() -> list[str]:
             {"r": 2, "a": subscriptions.address_digest("habitant@example.com")},
             salt=subscriptions.UNSUBSCRIBE_SALT,
         ),
+        signing.dumps({"r": 4, "t": feedback._stamp(RESOLVED_AT)}, salt=feedback.LINK_SALT),
     ]
 
 
@@ -162,8 +183,40 @@ def api_data(django_db_reset_sequences):
         contact_email="habitant@example.com",
     )
     Signalement.objects.create(description="Signalement privé", date=date, is_public=False)
-    Signalement.objects.create(description="Déjà traité", date=date, status=Status.RESOLVED)
+    Signalement.objects.create(
+        description="Déjà traité", date=date, status=Status.RESOLVED, resolved_at=RESOLVED_AT
+    )
     assert sorted(Signalement.objects.values_list("id", flat=True)) == SIGNALEMENT_IDS
+    # Routing: a department, an area and a reply template named like the category (the
+    # codes the fuzzing mixes in), a rule and a service level (id 1), a verdict (id 1)
+    # that asks to reopen report 4.
+    from signalements.models import (
+        Area,
+        Department,
+        Feedback,
+        ReplyTemplate,
+        RoutingRule,
+        ServiceLevel,
+    )
+
+    department = Department.objects.create(code="voirie", name="Voirie")
+    area = Area.objects.create(
+        code="voirie",
+        name="Centre",
+        geometry={
+            "type": "Polygon",
+            "coordinates": [[[-1.7, 48.1], [-1.6, 48.1], [-1.6, 48.2], [-1.7, 48.2], [-1.7, 48.1]]],
+        },
+    )
+    rule = RoutingRule.objects.create(order=1, department=department)
+    rule.areas.add(area)
+    assert rule.pk == 1
+    assert ServiceLevel.objects.create(category=voirie, amount=2).pk == 1
+    ReplyTemplate.objects.create(code="voirie", name="Pris en charge", body="{reference} suivi.")
+    verdict = Feedback.objects.create(
+        signalement_id=4, resolved_at=RESOLVED_AT, is_fixed=False, reopen="pending"
+    )
+    assert verdict.pk == 1
     from signalements.models import Subscription
 
     alert = Subscription.objects.create(

@@ -66,6 +66,25 @@ def month(name: str, created: int, resolved: int) -> dict:
     return {"month": name, "created": created, "resolved": resolved}
 
 
+def unrouted(count: int, open: int = 0, overdue: int = 0) -> list[dict]:
+    """`by_department` when no report has a department."""
+    return [{"department": None, "name": None, "count": count, "open": open, "overdue": overdue}]
+
+
+def on_time(key: str, code, name, resolved: int, in_time: int) -> dict:
+    return {
+        key: code,
+        "name": name,
+        "resolved_with_due_date": resolved,
+        "on_time": in_time,
+        "on_time_rate": round(in_time / resolved, 4),
+    }
+
+
+# The agents' figures of reports nobody gave a verdict on.
+NO_VERDICTS = {"answers": 0, "fixed": 0, "rate": None, "by_category": []}
+
+
 @pytest.fixture(autouse=True)
 def _paris_time(settings):
     """Months are those of the server's time zone: the figures below are for Paris."""
@@ -87,7 +106,10 @@ def owner_client(owner):
 @pytest.fixture
 def reports(owner):
     """Seven reports; times are Paris time. Resolution times: C 2 h, D 24 h, and E 743 h
-    (31 days across the switch to summer time on 30 March, one hour short)."""
+    (31 days across the switch to summer time on 30 March, one hour short). No category
+    has a service level: each report is due OVERDUE_DAYS (7) days after its creation, so
+    that C and D were resolved on time, E 575 h late (743 - 168), and the open A, B and G
+    are overdue."""
     voirie = CategoryFactory(code="voirie", name="Voirie")
     eclairage = CategoryFactory(code="eclairage-public", name="Éclairage public")
     CategoryFactory(code="proprete", name="Propreté")  # no report: not listed
@@ -151,6 +173,21 @@ def test_agents_get_every_figure_of_every_report(agent_client, reports):
         ],
         "median_resolution_hours": 24.0,  # of 2, 24 and 743
         "resolved_count": 3,
+        "by_department": unrouted(7, open=3, overdue=3),
+        "service_levels": {
+            "overdue": 3,
+            "resolved_with_due_date": 3,
+            "on_time": 2,
+            "on_time_rate": 0.6667,
+            "late": 1,
+            "median_lateness_hours": 575.0,
+            "by_category": [
+                on_time("category", "eclairage-public", "Éclairage public", 2, 2),
+                on_time("category", "voirie", "Voirie", 1, 0),
+            ],
+            "by_department": [on_time("department", None, None, 3, 2)],
+        },
+        "satisfaction": NO_VERDICTS,
     }
 
 
@@ -205,6 +242,18 @@ def test_without_reports_every_count_is_zero(agent_client, reports):
         "by_month": [],
         "median_resolution_hours": None,
         "resolved_count": 0,
+        "by_department": [],
+        "service_levels": {
+            "overdue": 0,
+            "resolved_with_due_date": 0,
+            "on_time": 0,
+            "on_time_rate": None,
+            "late": 0,
+            "median_lateness_hours": None,
+            "by_category": [],
+            "by_department": [],
+        },
+        "satisfaction": NO_VERDICTS,
     }
 
 
@@ -344,6 +393,21 @@ def test_a_status_filter_applies_to_every_figure(agent_client, reports):
         ],
         "median_resolution_hours": 24.0,
         "resolved_count": 3,
+        "by_department": unrouted(3),
+        "service_levels": {
+            "overdue": 0,
+            "resolved_with_due_date": 3,
+            "on_time": 2,
+            "on_time_rate": 0.6667,
+            "late": 1,
+            "median_lateness_hours": 575.0,
+            "by_category": [
+                on_time("category", "eclairage-public", "Éclairage public", 2, 2),
+                on_time("category", "voirie", "Voirie", 1, 0),
+            ],
+            "by_department": [on_time("department", None, None, 3, 2)],
+        },
+        "satisfaction": NO_VERDICTS,
     }
 
 
@@ -359,6 +423,18 @@ def test_a_category_filter_applies_to_every_figure(agent_client, reports):
         ],
         "median_resolution_hours": 13.0,  # of 2 and 24
         "resolved_count": 2,
+        "by_department": unrouted(2),
+        "service_levels": {
+            "overdue": 0,
+            "resolved_with_due_date": 2,
+            "on_time": 2,
+            "on_time_rate": 1.0,
+            "late": 0,
+            "median_lateness_hours": None,
+            "by_category": [on_time("category", "eclairage-public", "Éclairage public", 2, 2)],
+            "by_department": [on_time("department", None, None, 2, 2)],
+        },
+        "satisfaction": NO_VERDICTS,
     }
 
 
@@ -377,6 +453,21 @@ def test_a_creation_date_filter_applies_to_every_figure(agent_client, reports):
         ],
         "median_resolution_hours": 383.5,  # of 24 and 743
         "resolved_count": 2,
+        "by_department": unrouted(3),
+        "service_levels": {
+            "overdue": 0,
+            "resolved_with_due_date": 2,
+            "on_time": 1,
+            "on_time_rate": 0.5,
+            "late": 1,
+            "median_lateness_hours": 575.0,
+            "by_category": [
+                on_time("category", "eclairage-public", "Éclairage public", 1, 1),
+                on_time("category", "voirie", "Voirie", 1, 0),
+            ],
+            "by_department": [on_time("department", None, None, 2, 1)],
+        },
+        "satisfaction": NO_VERDICTS,
     }
 
 
@@ -500,12 +591,14 @@ def test_stats_is_not_a_report_id(agent_client, reports):
 def test_the_number_of_queries_is_fixed(
     api_client, agent_client, reports, django_assert_max_num_queries
 ):
-    # by status, by category, by month created, by month resolved, median.
-    with django_assert_max_num_queries(5):
+    # by status (and the service levels' totals), by category, by department, by month
+    # created, by month resolved, median time to resolution, median lateness.
+    with django_assert_max_num_queries(7):
         get_stats(api_client)
-    with django_assert_max_num_queries(6):  # + the caller's role (group membership)
+    # + the caller's role (group membership), the verdicts (agents only).
+    with django_assert_max_num_queries(9):
         get_stats(agent_client, status="resolved,new", category="voirie")
-    with django_assert_max_num_queries(4):  # nothing resolved: no median query
+    with django_assert_max_num_queries(5):  # nothing resolved: no median query
         get_stats(api_client, status="new")
 
 
@@ -513,8 +606,8 @@ def test_twenty_thousand_reports_take_as_many_queries_and_add_up(
     agent_client, django_assert_max_num_queries
 ):
     """Every 30 minutes from 1 January 2024 (UTC); one in four resolved after 1 to 7
-    hours; three categories and none. The expected figures are computed here, in Python,
-    from the same rules."""
+    hours, due after 4 (but one in ten, without a due date); three categories and none.
+    The expected figures are computed here, in Python, from the same rules."""
     count = 20_000
     categories = [CategoryFactory(code=f"cat-{n}", name=f"Catégorie {n}") for n in range(3)]
     start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -530,11 +623,12 @@ def test_twenty_thousand_reports_take_as_many_queries_and_add_up(
                 category=categories[n % 3] if n % 5 else None,
                 status="resolved" if resolved else ("new", "acknowledged", "rejected")[n % 3],
                 resolved_at=created_at + dt.timedelta(hours=n % 7 + 1) if resolved else None,
+                due_at=created_at + dt.timedelta(hours=4) if n % 10 else None,
             )
         )
     Signalement.objects.bulk_create(rows, batch_size=2000)
 
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(9):
         body = get_stats(agent_client)
 
     def month_of(value):
@@ -557,6 +651,26 @@ def test_twenty_thousand_reports_take_as_many_queries_and_add_up(
     ]
     assert body["resolved_count"] == len(durations) == 5000
     assert body["median_resolution_hours"] == statistics.median(durations)
+    with_due = [row for row in rows if row.resolved_at and row.due_at]
+    lateness = [
+        (row.resolved_at - row.due_at).total_seconds() / 3600
+        for row in with_due
+        if row.resolved_at > row.due_at
+    ]
+    levels = body["service_levels"]
+    assert levels["resolved_with_due_date"] == len(with_due)
+    assert levels["late"] == len(lateness) > 0
+    assert levels["on_time"] == len(with_due) - len(lateness)
+    assert levels["median_lateness_hours"] == statistics.median(lateness)
+    assert levels["overdue"] == sum(
+        1 for row in rows if row.due_at and row.status in ("new", "acknowledged")
+    )
+    assert sum(item["resolved_with_due_date"] for item in levels["by_category"]) == len(with_due)
+    assert body["by_department"] == unrouted(
+        count,
+        open=sum(1 for row in rows if row.status in ("new", "acknowledged")),
+        overdue=levels["overdue"],
+    )
 
 
 # --- Shared figures for anonymous callers ---------------------------------------------
@@ -685,3 +799,156 @@ def test_anonymous_statistics_and_searches_are_throttled(api_client, settings):
     finally:
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK}
         api_settings.reload()
+
+
+# --- Departments, service levels and the reporters' verdicts ---------------------------
+
+
+@pytest.fixture
+def routed(db):
+    """Reports of two departments (and one of none), with due dates set by hand (times
+    in Paris): "now" is 1 June 2025 at noon.
+
+    Lighting: L1 resolved 2 h early, L2 resolved 10 h late, L3 open and overdue by a
+    day, L4 open and due tomorrow. Roads: R1 resolved 30 h late, R2 resolved exactly at
+    its due time (on time), R3 open without a due date. None: N1 resolved without a due
+    date (counts in neither), N2 rejected past its due date (closed: not overdue)."""
+    from signalements.models import Department
+
+    lighting = Department.objects.create(code="eclairage", name="Éclairage")
+    roads = Department.objects.create(code="voirie", name="Voirie")
+    lamps = CategoryFactory(code="lampadaire", name="Lampadaire")
+    holes = CategoryFactory(code="nid-de-poule", name="Nid-de-poule")
+    made = {}
+
+    def report(name, department, category, status, due, resolved=None):
+        report = SignalementFactory(
+            title=name, category=category, status=status, created_at=paris(2025, 5, 1, 8)
+        )
+        Signalement.objects.filter(pk=report.pk).update(
+            department=department, due_at=due, resolved_at=resolved
+        )
+        made[name] = report
+
+    report("L1", lighting, lamps, "resolved", paris(2025, 5, 10, 12), paris(2025, 5, 10, 10))
+    report("L2", lighting, lamps, "resolved", paris(2025, 5, 10, 12), paris(2025, 5, 10, 22))
+    report("L3", lighting, lamps, "in_progress", paris(2025, 5, 31, 12))
+    report("L4", lighting, holes, "new", paris(2025, 6, 2, 12))
+    report("R1", roads, holes, "resolved", paris(2025, 5, 20, 8), paris(2025, 5, 21, 14))
+    report("R2", roads, holes, "resolved", paris(2025, 5, 20, 8), paris(2025, 5, 20, 8))
+    report("R3", roads, holes, "acknowledged", None)
+    report("N1", None, None, "resolved", None, paris(2025, 5, 3, 8))
+    report("N2", None, None, "rejected", paris(2025, 5, 2, 8))
+    return made
+
+
+NOW = paris(2025, 6, 1, 12)
+
+
+def test_overdue_means_open_and_past_the_due_date(routed):
+    figures = stats.compute(Signalement.objects.all(), now=NOW)
+
+    assert figures["service_levels"]["overdue"] == 1  # L3; not N2 (rejected), not L4
+    assert figures["by_department"] == [
+        {"department": "eclairage", "name": "Éclairage", "count": 4, "open": 2, "overdue": 1},
+        {"department": "voirie", "name": "Voirie", "count": 3, "open": 1, "overdue": 0},
+        {"department": None, "name": None, "count": 2, "open": 0, "overdue": 0},
+    ]
+
+
+def test_the_on_time_rate_by_category_and_department_and_the_median_lateness(routed):
+    levels = stats.compute(Signalement.objects.all(), now=NOW)["service_levels"]
+
+    assert levels == {
+        "overdue": 1,
+        "resolved_with_due_date": 4,  # not N1: no due date
+        "on_time": 2,  # L1, and R2 resolved at its due time exactly
+        "on_time_rate": 0.5,
+        "late": 2,
+        "median_lateness_hours": 20.0,  # of 10 (L2) and 30 (R1)
+        "by_category": [
+            on_time("category", "lampadaire", "Lampadaire", 2, 1),
+            on_time("category", "nid-de-poule", "Nid-de-poule", 2, 1),
+        ],
+        "by_department": [
+            on_time("department", "eclairage", "Éclairage", 2, 1),
+            on_time("department", "voirie", "Voirie", 2, 1),
+        ],
+    }
+
+
+def test_a_department_filter_applies_to_the_service_levels(agent_client, routed):
+    """Through the API, with the list's filters (`?status=`, here)."""
+    body = get_stats(agent_client, status="resolved")
+
+    assert body["service_levels"]["resolved_with_due_date"] == 4
+    assert body["service_levels"]["overdue"] == 0
+    assert [item["department"] for item in body["by_department"]] == [
+        "eclairage",
+        "voirie",
+        None,
+    ]
+    assert [item["count"] for item in body["by_department"]] == [2, 2, 1]
+
+
+def test_the_satisfaction_rate_counts_the_reporters_verdicts_for_agents(
+    agent_client, api_client, user_client, routed
+):
+    from signalements.models import Feedback
+
+    def verdict(name, is_fixed, when=None):
+        when = when or paris(2025, 5, 25, 9)
+        Feedback.objects.create(signalement=routed[name], resolved_at=when, is_fixed=is_fixed)
+
+    verdict("L1", True)
+    verdict("L2", False)
+    verdict("L2", True, when=paris(2025, 5, 28, 9))  # resolved again, answered again
+    verdict("R1", True)
+    verdict("N1", False)
+
+    body = get_stats(agent_client)
+
+    assert body["satisfaction"] == {
+        "answers": 5,
+        "fixed": 3,
+        "rate": 0.6,
+        "by_category": [
+            {
+                "category": "lampadaire",
+                "name": "Lampadaire",
+                "answers": 3,
+                "fixed": 2,
+                "rate": 0.6667,
+            },
+            {
+                "category": "nid-de-poule",
+                "name": "Nid-de-poule",
+                "answers": 1,
+                "fixed": 1,
+                "rate": 1.0,
+            },
+            {"category": None, "name": None, "answers": 1, "fixed": 0, "rate": 0.0},
+        ],
+    }
+    # The list's filters apply to the reports whose verdicts count.
+    filtered = get_stats(agent_client, category="nid-de-poule")["satisfaction"]
+    assert (filtered["answers"], filtered["fixed"]) == (1, 1)
+    # The verdicts are not public.
+    assert get_stats(api_client)["satisfaction"] is None
+    assert get_stats(user_client)["satisfaction"] is None
+
+
+def test_the_stats_of_an_agent_limited_to_their_departments(
+    agent_client, agent_user, settings, routed
+):
+    """AGENT_SCOPE=department: the figures are those of the reports the agent can list:
+    their departments' and the unrouted ones."""
+    from signalements.models import Department
+
+    settings.SIGNALEMENT_AGENT_SCOPE = "department"
+    Department.objects.get(code="voirie").members.add(agent_user)
+
+    body = get_stats(agent_client)
+
+    assert body["total"] == 5  # R1, R2, R3, N1, N2
+    assert [item["department"] for item in body["by_department"]] == ["voirie", None]

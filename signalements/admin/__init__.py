@@ -9,8 +9,13 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from .api_keys import ApiKeyAdmin
+from .areas import AreaAdmin  # noqa: F401
 from .categories import CategoryAdmin
+from .departments import DepartmentAdmin
+from .feedback import FeedbackAdmin
+from .reply_templates import ReplyTemplateAdmin
 from .reports import SignalementAdmin
+from .routing import RoutingRuleAdmin
 from .subscriptions import SubscriptionAdmin
 from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
 
@@ -29,6 +34,10 @@ admin.site.index_template = "admin/signalements/dashboard.html"
 __all__ = [
     "ApiKeyAdmin",
     "CategoryAdmin",
+    "DepartmentAdmin",
+    "FeedbackAdmin",
+    "ReplyTemplateAdmin",
+    "RoutingRuleAdmin",
     "SignalementAdmin",
     "SubscriptionAdmin",
     "WebhookDeliveryAdmin",

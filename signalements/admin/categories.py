@@ -1,12 +1,15 @@
-"""Categories and their extra fields in the back office (admins manage them)."""
+"""Categories in the back office (admins manage them): their extra fields, the
+department that handles their reports by default, what a reporter's "not fixed" does,
+and their service levels (the handling time, per priority or for any)."""
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from signalements.models import Category, ExtraField
+from signalements.models import Category, ExtraField, ServiceLevel
 
 from .extra import ChoiceRowsField
 
@@ -33,11 +36,44 @@ class ExtraFieldInline(admin.StackedInline):
     extra = 0
 
 
+class ServiceLevelForm(forms.ModelForm):
+    class Meta:
+        model = ServiceLevel
+        fields = ["priority", "amount", "unit"]
+
+    def validate_unique(self):
+        """The model's constraints too: an inline's form leaves out those naming its
+        foreign key (the category), so a row saved meanwhile with the same priority
+        would be an IntegrityError, a 500, instead of this message. (Two rows of the
+        page with the same priority are the formset's own check.)"""
+        super().validate_unique()
+        exclude = self._get_validation_exclusions() - {"category"}
+        try:
+            self.instance.validate_constraints(exclude=exclude)
+        except ValidationError as refused:
+            self._update_errors(refused)
+
+
+class ServiceLevelInline(admin.TabularInline):
+    """The category's handling times: one for any priority (priority left empty) and
+    one for each priority that needs another, at most one each."""
+
+    model = ServiceLevel
+    form = ServiceLevelForm
+    fields = ["priority", "amount", "unit"]
+    extra = 0
+
+
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    inlines = [ExtraFieldInline]
-    list_display = ["name", "code", "group", "is_active", "report_count"]
-    list_filter = ["is_active", "group"]
+    inlines = [ExtraFieldInline, ServiceLevelInline]
+    fieldsets = [
+        (None, {"fields": ["name", "code", "group", "description", "is_active"]}),
+        (_("Handling"), {"fields": ["department", "reopen_policy"]}),
+    ]
+    list_display = ["name", "code", "group", "department", "is_active", "report_count"]
+    list_filter = ["is_active", "group", "department"]
+    list_select_related = ["department"]
     search_fields = ["name", "code", "description", "group"]
     prepopulated_fields = {"code": ["name"]}
     ordering = ["group", "name"]

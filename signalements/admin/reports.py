@@ -1,9 +1,13 @@
 """Reports in the back office: where staff triage them all day. The list (filters,
-search by reference, statuses in colour, a map of the filter's reports, bulk workflow
-actions with a public note, CSV export) and the report's page (the workflow's buttons,
-notes and map above the form: `workflow.py`; its extra answers as fields: `extra.py`;
-its photos, comments and duplicates inline: `inlines.py`; photos added through
-`forms.py`)."""
+search by reference, statuses and due dates in colour, a map of the filter's reports,
+bulk workflow actions with a public note, CSV export) and the report's page (the
+workflow's buttons, notes and map above the form: `workflow.py`; its extra answers as
+fields: `extra.py`; its photos, comments and duplicates inline: `inlines.py`; photos
+added through `forms.py`). With `AGENT_SCOPE=department`, an agent's list and pages hold
+only the reports of their departments, those assigned to them and the unrouted ones
+(`roles.agent_scope`): any other report is not found."""
+
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,6 +15,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
@@ -19,24 +24,48 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from signalements import attachments, events, exports, services
+from signalements import attachments, events, exports, service_levels, services
 from signalements.models import (
+    CLOSED_STATUSES,
     Attachment,
+    Department,
     Signalement,
     Status,
     reference_of,
     reference_to_pk,
     with_photos,
 )
+from signalements.roles import agent_scope
 
 from . import workflow
 from .extra import PREFIX as ANSWER_PREFIX
 from .extra import answers_category
+from .feedback import FeedbackInline
 from .forms import SignalementAdminForm
 from .inlines import AttachmentInline, CommentInline, DuplicateInline, thumbnail
 
 # Reports drawn at most on the list's map (the first ones in the list's order).
 MAP_LIMIT = 500
+# An open report due within this delay is shown as due soon (orange) in the list.
+DUE_SOON = timedelta(hours=24)
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    """Open reports past their due date ("yes"), or all the others ("no": closed, due
+    later, or without a due date); `?overdue=yes` is the dashboard's link."""
+
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(service_levels.overdue())
+        if self.value() == "no":
+            return queryset.filter(service_levels.not_overdue())
+        return queryset
 
 
 class ReportActionForm(helpers.ActionForm):
@@ -121,13 +150,17 @@ class SignalementAdmin(SimpleHistoryAdmin):
         "status_badge",
         "priority_label",
         "assigned_to",
+        "due",
         "created",
     ]
     list_display_links = ["reference", "excerpt"]
     list_filter = [
         "status",
+        OverdueFilter,
         "priority",
         "category",
+        "department",
+        "areas",
         "is_public",
         ("assigned_to", admin.RelatedOnlyFieldListFilter),
         "date",
@@ -147,6 +180,14 @@ class SignalementAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["category"]
     raw_id_fields = ["reporter", "duplicate_of"]
     inlines = [AttachmentInline, CommentInline, DuplicateInline]
+
+    def get_inlines(self, request, obj):
+        """The reporters' verdicts too, for a report that has some (read-only)."""
+        inlines = list(super().get_inlines(request, obj))
+        if obj is not None and obj.feedback.exists():
+            inlines.append(FeedbackInline)
+        return inlines
+
     # A link typed without a scheme is read as https (Django 6's default).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = [
@@ -157,6 +198,8 @@ class SignalementAdmin(SimpleHistoryAdmin):
         "created_at",
         "updated_at",
         "resolved_at",
+        "due_at",
+        "area_names",
     ]
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
@@ -194,9 +237,20 @@ class SignalementAdmin(SimpleHistoryAdmin):
         ),
         (
             _("Triage"),
-            {"fields": ["status", "priority", "assigned_to", "is_public", "duplicate_of"]},
+            {
+                "fields": [
+                    "status",
+                    "priority",
+                    "department",
+                    "keep_routing",
+                    "assigned_to",
+                    "due_at",
+                    "is_public",
+                    "duplicate_of",
+                ]
+            },
         ),
-        (_("Location"), {"fields": ["latitude", "longitude", "address"]}),
+        (_("Location"), {"fields": ["latitude", "longitude", "address", "area_names"]}),
         (_("Photos"), {"fields": ["add_photos"]}),
         (
             _("Contact (private)"),
@@ -259,10 +313,41 @@ class SignalementAdmin(SimpleHistoryAdmin):
             "<ul>{}</ul>", format_html_join("", "<li><strong>{}</strong> {}</li>", rows)
         )
 
+    @admin.display(description=_("due"), ordering="due_at")
+    def due(self, signalement):
+        """The due date, red when an open report is past it, orange when it is due
+        within DUE_SOON (24 hours); plain for closed reports, whose deadline is over."""
+        if signalement.due_at is None:
+            return "—"
+        # The day in the column (it fits 1366 px), the time in the tooltip.
+        local = timezone.localtime(signalement.due_at)
+        shown = formats.date_format(local, "SHORT_DATE_FORMAT")
+        when = formats.date_format(local, "SHORT_DATETIME_FORMAT")
+        now = timezone.now()
+        if signalement.status in CLOSED_STATUSES or signalement.due_at >= now + DUE_SOON:
+            return format_html('<span title="{}">{}</span>', when, shown)
+        if signalement.due_at < now:
+            state, label = "overdue", _("Overdue")
+        else:
+            state, label = "soon", _("Due within 24 hours")
+        return format_html(
+            '<span class="sig-due sig-due-{}" title="{} ({})">{}</span>', state, label, when, shown
+        )
+
+    @admin.display(description=_("areas"))
+    def area_names(self, signalement):
+        """The areas containing the report's location (computed: read only)."""
+        return ", ".join(area.name for area in signalement.areas.all()) or "—"
+
     @admin.display(description=_("created at"), ordering="created_at")
     def created(self, signalement):
-        return formats.date_format(
-            timezone.localtime(signalement.created_at), "SHORT_DATETIME_FORMAT"
+        # The day in the column (with the due date, the list fits 1366 px), the time in
+        # the tooltip.
+        local = timezone.localtime(signalement.created_at)
+        return format_html(
+            '<span title="{}">{}</span>',
+            formats.date_format(local, "SHORT_DATETIME_FORMAT"),
+            formats.date_format(local, "SHORT_DATE_FORMAT"),
         )
 
     @admin.display(description=_("reference"), ordering="id")
@@ -279,7 +364,18 @@ class SignalementAdmin(SimpleHistoryAdmin):
         return thumbnail(photos[0], height=40) if photos else ""
 
     def get_queryset(self, request):
-        return with_photos(super().get_queryset(request))
+        """The reports the user may see (`roles.agent_scope`: with AGENT_SCOPE=department,
+        an agent's departments', theirs and the unrouted ones), with their photos."""
+        queryset = with_photos(super().get_queryset(request))
+        scope = agent_scope(request.user)
+        return queryset if scope is None else queryset.filter(scope)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Departments to choose from: the active ones (the report's own is kept by
+        the form: see get_form)."""
+        if db_field.name == "department":
+            kwargs["queryset"] = Department.objects.filter(is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
         """The fieldsets, with the answers to the category's questions after the first:
@@ -314,7 +410,22 @@ class SignalementAdmin(SimpleHistoryAdmin):
         if fields is None:
             fields = flatten_fieldsets(self.get_fieldsets(request, obj))
         kwargs["fields"] = [name for name in fields if not name.startswith(ANSWER_PREFIX)]
-        return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None or obj.department_id is None or "department" not in form.base_fields:
+            return form
+
+        class KeepsItsDepartment(form):
+            """A report whose department was made inactive keeps it when saved for
+            another change (else the form would refuse it as not a valid choice)."""
+
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                field = self.fields["department"]
+                field.queryset = Department.objects.filter(
+                    Q(is_active=True) | Q(pk=obj.department_id)
+                )
+
+        return KeepsItsDepartment
 
     def get_urls(self):
         return workflow.urls(self) + super().get_urls()

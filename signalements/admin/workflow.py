@@ -1,5 +1,5 @@
 """What staff do from a report's page without leaving it: move it along the workflow
-(with an optional public note), take it ("assign to me"), add an internal note or a
+(with an optional public note, which may start from a reply template), take it ("assign to me"), add an internal note or a
 public update. Each is a POST to the report's admin URL, through the same services as
 the REST API (`services.transition` locks the row), then back to the report's page
 with a message.
@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from signalements import events, services
+from signalements import events, reply_templates, services
 from signalements.models import TRANSITIONS, Comment, Signalement, Status
 
 HISTORY_SHOWN = 8
@@ -85,6 +85,11 @@ def transition(model_admin, request, object_id):
     if to_status not in Status.values:
         messages.error(request, _("Unknown status."))
         return _back(report)
+    template_code = request.POST.get("template", "").strip()
+    if template_code:
+        note = _note_with_template(request, report, template_code, to_status, note)
+        if note is None:
+            return _back(report)
     try:
         moved = services.transition(
             signalement=report, to_status=to_status, by=request.user, note=note
@@ -111,6 +116,33 @@ def transition(model_admin, request, object_id):
         % {"reference": moved.reference, "status": Status(to_status).label},
     )
     return _back(report)
+
+
+def _note_with_template(request, report, code: str, to_status: str, note: str) -> str | None:
+    """The chosen template's text filled for the report, then the typed note on a new
+    line: the page's template choice without JavaScript (with it, the choice fills the
+    note's box and is not posted). None (and a message) when the template does not fit
+    this move, or the whole is too long."""
+    try:
+        template = reply_templates.chosen(code, report, to_status)
+    except reply_templates.TemplateNotAvailable:
+        messages.error(
+            request,
+            _(
+                "The reply template “%(code)s” is not offered for a move of this report to "
+                "“%(status)s”. Nothing was changed."
+            )
+            % {"code": code, "status": Status(to_status).label},
+        )
+        return None
+    combined = reply_templates.with_note(reply_templates.render(template, report), note)
+    if len(combined) > NOTE_MAX_LENGTH:
+        messages.error(
+            request,
+            _("The note is too long: at most %(max)d characters.") % {"max": NOTE_MAX_LENGTH},
+        )
+        return None
+    return combined
 
 
 def assign_to_me(model_admin, request, object_id):
@@ -154,12 +186,19 @@ def panel(request, report: Signalement, model_admin) -> dict:
             : HISTORY_SHOWN + 1
         ]
     )
+    next_statuses = [
+        Status(value) for value in Status.values if value in TRANSITIONS[report.status]
+    ]
     return {
         "may_change": may_change,
         "status": Status(report.status),
-        "next_statuses": [
-            Status(value) for value in Status.values if value in TRANSITIONS[report.status]
-        ],
+        "next_statuses": next_statuses,
+        "templates": _template_choices(report, next_statuses) if may_change else None,
+        "dry_run_url": (
+            reverse("admin:signalements_routingrule_dry_run") + f"?report={report.pk}"
+            if request.user.has_perm("signalements.view_routingrule")
+            else None
+        ),
         "assigned_to_me": report.assigned_to_id == request.user.pk,
         "note_max_length": NOTE_MAX_LENGTH,
         "location": (
@@ -175,6 +214,34 @@ def panel(request, report: Signalement, model_admin) -> dict:
         "history_more": len(history) > HISTORY_SHOWN,
         "map": map_settings(),
     }
+
+
+def _template_choices(report: Signalement, next_statuses: list[Status]) -> dict | None:
+    """The reply templates offered for the report's next moves: grouped by the status
+    they are written for (then those for any move), and each one's text filled for the
+    report, for the script that copies it into the note's box. None when there are none."""
+    by_status = reply_templates.available_for_moves(
+        report, [status.value for status in next_statuses]
+    )
+    groups = [
+        {
+            "label": _("Move to “%(status)s”") % {"status": status.label},
+            "templates": [t for t in by_status[status.value] if t.to_status == status.value],
+        }
+        for status in next_statuses
+    ]
+    any_move = {t.pk: t for found in by_status.values() for t in found if not t.to_status}
+    groups.append({"label": _("Any move"), "templates": list(any_move.values())})
+    groups = [group for group in groups if group["templates"]]
+    if not groups:
+        return None
+    values = reply_templates.values(report)
+    texts = {
+        template.code: reply_templates.fill(template.body, values)
+        for group in groups
+        for template in group["templates"]
+    }
+    return {"groups": groups, "texts": texts}
 
 
 def _plain(number) -> str:

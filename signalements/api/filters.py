@@ -9,18 +9,21 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.core.validators import slug_re
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from signalements import geo
+from signalements import geo, service_levels
 from signalements.models import (
     PRIORITY_RANK,
+    Area,
     Category,
+    Department,
     Priority,
+    ReplyTemplate,
     Signalement,
     Status,
     fits_in_utc,
@@ -214,6 +217,26 @@ def at_most_search_words(value: str) -> None:
         )
 
 
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (any case), as the schema says (a boolean); anything else is a
+    400 naming the parameter (django-filter's default reads `null`, `unknown`, `2`... as
+    "no filter", which no client could tell from the schema)."""
+
+    default_error_messages = {"invalid": _("Must be true or false.")}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        lowered = str(value).lower()
+        if lowered not in ("true", "false"):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return lowered == "true"
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class SignalementFilterForm(forms.Form):
     def clean(self):
         cleaned_data = super().clean()
@@ -254,7 +277,14 @@ class SignalementOrderingFilter(django_filters.OrderingFilter):
             )
         if not any(field.lstrip("-") == "id" for field in ordering):
             ordering.append("-id" if ordering[-1].startswith("-") else "id")
-        return qs.order_by(*ordering)
+        return qs.order_by(*(self.NULLS_LAST.get(field, field) for field in ordering))
+
+    # Reports without a due date come last either way, on SQLite as on PostgreSQL (whose
+    # defaults differ).
+    NULLS_LAST = {
+        "due_at": F("due_at").asc(nulls_last=True),
+        "-due_at": F("due_at").desc(nulls_last=True),
+    }
 
 
 @extend_schema_field(
@@ -276,6 +306,25 @@ class SignalementFilter(django_filters.FilterSet):
         help_text="One or more priorities.",
     )
     category = SlugListFilter(field_name="category__code", help_text="One or more category codes.")
+    department = SlugListFilter(
+        field_name="department__code",
+        help_text="One or more department codes (`/api/departments/`).",
+    )
+    area = SlugListFilter(
+        method="filter_area",
+        help_text="One or more area codes (`/api/areas/`): reports located in any of them.",
+    )
+    overdue = StrictBooleanFilter(
+        method="filter_overdue",
+        help_text="`true`: open reports past their due date; `false`: the others (closed, "
+        "not yet due, or without a due date).",
+    )
+    due_before = StorableIsoDateTimeFilter(
+        field_name="due_at", lookup_expr="lte", help_text="Due on or before (ISO 8601)."
+    )
+    due_after = StorableIsoDateTimeFilter(
+        field_name="due_at", lookup_expr="gte", help_text="Due on or after (ISO 8601)."
+    )
     date_after = StorableIsoDateTimeFilter(
         field_name="date", lookup_expr="gte", help_text="Incident date on or after (ISO 8601)."
     )
@@ -313,6 +362,7 @@ class SignalementFilter(django_filters.FilterSet):
             ("date", "date"),
             ("priority_rank", "priority"),
             ("status", "status"),
+            ("due_at", "due_at"),
             ("id", "id"),
         ),
         field_labels={
@@ -321,6 +371,7 @@ class SignalementFilter(django_filters.FilterSet):
             "date": pgettext_lazy("ordering", "Date"),
             "priority_rank": pgettext_lazy("ordering", "Priority"),
             "status": pgettext_lazy("ordering", "Status"),
+            "due_at": pgettext_lazy("ordering", "Due date"),
             "id": pgettext_lazy("ordering", "Id"),
         },
         help_text="Sort key; prefix with `-` for descending. Default: `-created_at`.",
@@ -334,6 +385,17 @@ class SignalementFilter(django_filters.FilterSet):
     def filter_radius(self, queryset, name, value):
         return queryset  # applied by `near`
 
+    def filter_area(self, queryset, name, value):
+        if not value:
+            return queryset
+        located = Signalement.areas.through.objects.filter(area__code__in=value)
+        return queryset.filter(pk__in=located.values("signalement_id"))
+
+    def filter_overdue(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(service_levels.overdue() if value else service_levels.not_overdue())
+
     def filter_search(self, queryset, name, value):
         for word in search_words(value):
             queryset = queryset.filter(
@@ -344,26 +406,6 @@ class SignalementFilter(django_filters.FilterSet):
         return queryset
 
 
-class StrictBooleanField(forms.Field):
-    """`true` or `false` (any case), as the schema says (a boolean); anything else is a
-    400 naming the parameter (django-filter's default reads `null`, `unknown`, `2`... as
-    "no filter", which no client could tell from the schema)."""
-
-    default_error_messages = {"invalid": _("Must be true or false.")}
-
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        lowered = str(value).lower()
-        if lowered not in ("true", "false"):
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return lowered == "true"
-
-
-class StrictBooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictBooleanField
-
-
 class CategoryFilter(django_filters.FilterSet):
     is_active = StrictBooleanFilter()
     group = django_filters.CharFilter(max_length=120)
@@ -371,6 +413,51 @@ class CategoryFilter(django_filters.FilterSet):
     class Meta:
         model = Category
         fields = []
+
+
+class DepartmentFilter(django_filters.FilterSet):
+    is_active = StrictBooleanFilter()
+
+    class Meta:
+        model = Department
+        fields = []
+
+
+class AreaFilter(django_filters.FilterSet):
+    kind = SlugListFilter(field_name="kind", help_text="One or more kinds (district…).")
+    is_active = StrictBooleanFilter()
+
+    class Meta:
+        model = Area
+        fields = []
+
+
+class ReplyTemplateFilter(django_filters.FilterSet):
+    category = SlugListFilter(
+        method="filter_category",
+        help_text="Templates for these categories (and those for any category).",
+    )
+    to_status = django_filters.MultipleChoiceFilter(
+        method="filter_to_status",
+        choices=Status.choices,
+        widget=RepeatedOrCommaSeparatedWidget,
+        help_text="Templates for moves to these statuses (and those for any move).",
+    )
+    is_active = StrictBooleanFilter()
+
+    class Meta:
+        model = ReplyTemplate
+        fields = []
+
+    def filter_category(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(Q(category__code__in=value) | Q(category__isnull=True))
+
+    def filter_to_status(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(Q(to_status__in=value) | Q(to_status=""))
 
 
 class SignalementStatsFilter(SignalementFilter):

@@ -92,12 +92,18 @@ class Statements:
             when(s("resolved_at")),
             s("reporter"),
             s("version"),
+            "dep." + quote("code"),
+            when(s("due_at")),
+            s("keep_routing"),
+            self.area_codes(connection, s("id")),
         ]
+        department = quote(_table(Signalement._meta.get_field("department").related_model))
         self.select = (
             f"SELECT {', '.join(columns)} FROM {report} "
             f"LEFT JOIN {category} c ON c.{quote('id')} = {s('category')} "
             f"LEFT JOIN {user} u ON u.{quote('id')} = {s('assigned_to')} "
             f"LEFT JOIN {report} d ON d.{quote('id')} = {s('duplicate_of')} "
+            f"LEFT JOIN {department} dep ON dep.{quote('id')} = {s('department')} "
         )
         self.reports = f"{self.select}WHERE {s('id')} IN "
         a = lambda name: quote(_column(Attachment, name))  # noqa: E731
@@ -110,6 +116,20 @@ class Statements:
         )
         self.photos_order = f" ORDER BY {a('signalement')}, {a('created_at')}, {a('id')}"
         self.table = report
+
+    @staticmethod
+    def area_codes(connection, report_id: str) -> str:
+        """A report's area codes, space-separated (codes are slugs), in one column."""
+        quote = connection.ops.quote_name
+        through = Signalement._meta.get_field("areas").remote_field.through
+        area = Signalement._meta.get_field("areas").related_model
+        link = f"{quote(_table(through))} ra JOIN {quote(_table(area))} ar ON ar.{quote('id')} = ra.{quote('area_id')}"
+        aggregate = (
+            "group_concat(ar.{code}, ' ')"
+            if connection.vendor == "sqlite"
+            else "string_agg(ar.{code}, ' ')"
+        ).format(code=quote("code"))
+        return f"(SELECT {aggregate} FROM {link} WHERE ra.{quote('signalement_id')} = {report_id})"
 
     def datetime(self, column: str) -> str:
         # SQLite: the stored text, parsed faster here than by Django's column converter.
@@ -330,6 +350,10 @@ def represent(
             resolved_at,
             reporter,
             version,
+            department,
+            due_at,
+            keep_routing,
+            area_codes,
         ) = row
         own = (user_id is not None and reporter == user_id) or token_report == pk
         extra = convert.extra(extra)
@@ -356,6 +380,11 @@ def represent(
             report["contact_phone"] = contact_phone
         if agent:
             report["assigned_to"] = assigned_to
+        report["department"] = department
+        report["areas"] = sorted(area_codes.split(" ")) if area_codes else []
+        report["due_at"] = convert.datetime(due_at)
+        if agent:
+            report["keep_routing"] = bool(keep_routing)
         elif duplicate_of is not None and not (
             original_is_public or (user_id is not None and original_reporter == user_id)
         ):

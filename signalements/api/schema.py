@@ -36,6 +36,7 @@ from .serializers import (
     TokenSerializer,
     TransitionSerializer,
 )
+from .serializers.routing import RoutingDryRunSerializer
 from .serializers.subscriptions import (
     BoxAlertSerializer,
     CircleAlertSerializer,
@@ -426,6 +427,19 @@ signalements = documented(
             operation_id="signalements_transition",
             summary="Move a report through the workflow (agents)",
             request=TransitionSerializer,
+            parameters=[
+                OpenApiParameter(
+                    "template",
+                    str,
+                    OpenApiParameter.QUERY,
+                    pattern=r"^[-a-zA-Z0-9_]{0,64}$",
+                    description="The code of a reply template: the note is its text filled "
+                    "for the report (`{reference}`, `{category}`, `{due_at}`), followed by "
+                    "the body's `note` on a new line when there is one. An unknown or "
+                    "inactive template, or one for another category or target status, is a "
+                    "400 naming `template`.",
+                )
+            ],
             responses={
                 200: SignalementSerializer,
                 409: OpenApiResponse(
@@ -478,6 +492,11 @@ signalements = documented(
         # An anonymous caller must give the address (a logged-in one has their account's).
         (["email_required"], "email", {"actions": ["follow"]}),
         (["future_date"], "date", {"actions": WRITE_ACTIONS}),
+        (
+            ["invalid", "max_length", "unknown_template", "template_not_applicable"],
+            "template",
+            {"actions": ["transition"]},
+        ),
         (["near_required"], "radius", {"actions": ["list", "stats"]}),
         (["max_words"], "search", {"actions": ["list", "stats"]}),
         (
@@ -768,4 +787,88 @@ subscription_unsubscribe = documented(
             responses=link_page(UnsubscriptionSerializer, "A page saying it is done."),
         ),
     }
+)
+
+# --- Departments, areas, routing rules, service levels, reply templates ------------------
+
+
+def managed(
+    noun: str,
+    plural: str,
+    *,
+    readers: str,
+    delete_note: str = "",
+    extra=None,
+    validation_errors=(),
+    query_errors=(),
+):
+    """The CRUD operations of a resource that `readers` read and admins manage, and the
+    error codes its writes add to the fields' own (`validation_errors`: (codes, field))."""
+    destroy_responses = {204: None}
+    if delete_note:
+        destroy_responses[409] = OpenApiResponse(ConflictErrorSerializer, description=delete_note)
+    operations = {
+        "list": extend_schema(summary=f"List {plural} ({readers})"),
+        "create": extend_schema(summary=f"Create {noun} (admins)"),
+        "retrieve": extend_schema(summary=f"Read {noun} ({readers})"),
+        "update": extend_schema(summary=f"Replace {noun} (admins)"),
+        "partial_update": extend_schema(summary=f"Change some fields of {noun} (admins)"),
+        "destroy": extend_schema(summary=f"Delete {noun} (admins)", responses=destroy_responses),
+        **(extra or {}),
+    }
+    errors = [(codes, name, {"actions": WRITE_ACTIONS}) for codes, name in validation_errors]
+    return documented(
+        operations=operations, validation_errors=[*errors, *query_errors, *PAGINATION_ERRORS]
+    )
+
+
+departments = managed(
+    "a department",
+    "departments (everyone: active ones; agents: all, with their members)",
+    readers="everyone",
+    delete_note="Routing rules send reports to this department.",
+)
+areas = managed(
+    "an area",
+    "areas (active ones; agents: all)",
+    readers="everyone",
+    validation_errors=[(["invalid_geometry", "invalid"], "geometry")],
+)
+service_levels = managed(
+    "a service level",
+    "service levels",
+    readers="everyone",
+    validation_errors=[(["unique"], "priority")],
+)
+reply_templates = managed("a reply template", "reply templates", readers="agents")
+routing_rules = managed(
+    "a routing rule",
+    "routing rules, in the order they are tried",
+    readers="agents",
+    validation_errors=[(["incomplete"], "extra_field"), (["incomplete"], "extra_value")],
+    query_errors=[
+        (
+            ["required", "invalid", "min_value", "max_value", "max_string_length"],
+            "signalement",
+            {"actions": ["dry_run"]},
+        )
+    ],
+    extra={
+        "dry_run": extend_schema(
+            operation_id="routing_rules_dry_run",
+            summary="Where routing would send a report now (agents)",
+            description="Each active rule in order, whether the report matches it and "
+            "why not; the department, priority and rule that routing would choose; the "
+            "areas of the report's location. Changes nothing.",
+            parameters=[
+                OpenApiParameter(
+                    "signalement",
+                    OpenApiTypes.INT64,
+                    required=True,
+                    description="The report's id.",
+                )
+            ],
+            responses={200: RoutingDryRunSerializer},
+        )
+    },
 )

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework import permissions, routers
 
 from . import views
+from .views import routing as routing_views
 from .views.subscriptions import AlertsView, ConfirmView, UnsubscribeView
 
 
@@ -27,6 +28,13 @@ router = Router()
 router.register("signalements", views.SignalementViewSet, basename="signalement")
 router.register("categories", views.CategoryViewSet, basename="category")
 router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
+# The reporters' verdicts, for agents: the list and the decisions (`feedback/{id}/accept/`).
+router.register("feedback", views.FeedbackViewSet, basename="feedback")
+router.register("departments", routing_views.DepartmentViewSet, basename="department")
+router.register("areas", routing_views.AreaViewSet, basename="area")
+router.register("service-levels", routing_views.ServiceLevelViewSet, basename="service-level")
+router.register("routing-rules", routing_views.RoutingRuleViewSet, basename="routing-rule")
+router.register("reply-templates", routing_views.ReplyTemplateViewSet, basename="reply-template")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -51,6 +59,8 @@ urlpatterns = [
         UnsubscribeView.as_view(),
         name="subscription-unsubscribe",
     ),
+    # The reporter's verdict through the "resolved" email's signed link (no login).
+    path("feedback/<str:token>/", views.FeedbackLinkView.as_view(), name="feedback-link"),
     # Before the router: its `signalements/{pk}.{format}` route would match this path.
     path("signalements/export.csv", views.export_csv_view, name="signalement-export-csv"),
     *router.urls,

@@ -5,11 +5,15 @@ Import them from here (`from signalements.models import Signalement`), as Django
 "organizing models in a package" recommends."""
 
 from .api_keys import ApiKey, hash_api_key
+from .areas import Area
 from .attachments import PREFETCHED_PHOTOS, Attachment, with_photos
 from .categories import Category, ExtraField
 from .comments import Comment
 from .data_version import DataVersion
+from .departments import Department
+from .feedback import Feedback, Reopen, ReopenPolicy
 from .idempotency import IdempotencyKey
+from .reply_templates import ReplyTemplate
 from .reports import (
     AGENTS_GROUP,
     CLOSED_STATUSES,
@@ -27,6 +31,7 @@ from .reports import (
     validate_web_url,
     with_writable_offset,
 )
+from .routing import RoutingRule, ServiceLevel, TimeUnit
 from .subscriptions import ReporterOptOut, Subscription
 from .webhooks import (
     WebhookDelivery,
@@ -45,17 +50,26 @@ __all__ = [
     "REFERENCE_PREFIX",
     "TRANSITIONS",
     "ApiKey",
+    "Area",
     "Attachment",
     "Category",
     "Comment",
     "DataVersion",
+    "Department",
+    "Feedback",
     "IdempotencyKey",
     "ExtraField",
     "Priority",
+    "Reopen",
+    "ReopenPolicy",
+    "ReplyTemplate",
     "ReporterOptOut",
+    "RoutingRule",
+    "ServiceLevel",
     "Signalement",
     "Status",
     "Subscription",
+    "TimeUnit",
     "WebhookDelivery",
     "WebhookDeliveryAttempt",
     "WebhookEndpoint",

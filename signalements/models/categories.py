@@ -8,6 +8,13 @@ from django.utils.translation import pgettext_lazy
 from ..extra import Datatype, choices_problem
 
 
+class ReopenPolicy(models.TextChoices):
+    """What a reporter's "not fixed" does to a resolved report of the category."""
+
+    REOPEN = "reopen", _("reopen the report")
+    REQUEST = "request", _("ask the agents to reopen it")
+
+
 class Category(models.Model):
     """A kind of problem (Open311 "service"); reports refer to it by its `code`."""
 
@@ -26,6 +33,21 @@ class Category(models.Model):
         pgettext_lazy("category", "active"),
         default=True,
         help_text=_("Only active categories accept new reports."),
+    )
+    department = models.ForeignKey(
+        "Department",
+        verbose_name=_("department"),
+        on_delete=models.SET_NULL,
+        related_name="categories",
+        null=True,
+        blank=True,
+        help_text=_("Handles its reports unless a routing rule says otherwise."),
+    )
+    reopen_policy = models.CharField(
+        _("when the reporter says “not fixed”"),
+        max_length=10,
+        choices=ReopenPolicy.choices,
+        default=ReopenPolicy.REOPEN,
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -209,6 +209,25 @@ class Signalement(models.Model):
         null=True,
         blank=True,
     )
+    # Routing (signalements/routing.py): the department in charge, the areas the report
+    # lies in, and by when it is due (its category's service level).
+    department = models.ForeignKey(
+        "Department",
+        verbose_name=_("department"),
+        on_delete=models.SET_NULL,
+        related_name="signalements",
+        null=True,
+        blank=True,
+    )
+    keep_routing = models.BooleanField(
+        _("keep department and priority"),
+        default=False,
+        help_text=_("Set by hand: a change of category or place does not route the report again."),
+    )
+    areas = models.ManyToManyField(
+        "Area", verbose_name=_("areas"), related_name="signalements", blank=True
+    )
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True, editable=False)
     is_public = models.BooleanField(
         _("public"), default=True, help_text=_("Visible to everyone (moderation).")
     )
@@ -274,6 +293,8 @@ class Signalement(models.Model):
             models.Index(fields=["priority"], name="sig_priority_idx"),
             models.Index(fields=["date"], name="sig_date_idx"),
             models.Index(fields=["latitude", "longitude"], name="sig_location_idx"),
+            models.Index(fields=["department", "-created_at"], name="sig_department_created_idx"),
+            models.Index(fields=["due_at"], name="sig_due_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -309,6 +330,26 @@ class Signalement(models.Model):
     def __str__(self) -> str:
         return f"{self.reference} {self.title or self.description[:60]}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        if "category_id" in instance.__dict__ and "latitude" in instance.__dict__:
+            from ..routing import remember
+
+            remember(instance)
+        return instance
+
+    def save(self, *args, **kwargs):
+        """Saved with what routing derives from the write (`signalements/routing.py`):
+        areas, department and priority, due date, and the reason in the history."""
+        from ..routing import after_save, before_save
+
+        plan, update_fields = before_save(self, kwargs.get("update_fields"))
+        if update_fields is not None:
+            kwargs["update_fields"] = update_fields
+        super().save(*args, **kwargs)
+        after_save(self, plan)
+
     @property
     def reference(self) -> str:
         """Human reference, e.g. SIG-2025-000123: creation year and id (not stored)."""
@@ -319,6 +360,11 @@ class Signalement(models.Model):
         """Its photos, oldest first: those prefetched by `with_photos()`, else queried."""
         prefetched = self.__dict__.get(PREFETCHED_PHOTOS)
         return prefetched if prefetched is not None else list(self.attachments.all())
+
+    @property
+    def area_codes(self) -> list[str]:
+        """The codes of its areas, sorted (prefetched `areas` if they are)."""
+        return sorted(area.code for area in self.areas.all())
 
     def extra_fields(self) -> list[ExtraField]:
         """The extra fields that this report's category asks for."""

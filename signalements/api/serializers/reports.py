@@ -4,11 +4,13 @@ staff alone, and through `PublicSignalementSerializer` to the report's own repor
 clients may write, and how it is checked, is the domain's `SignalementWriteSerializer`."""
 
 from django.contrib.auth import get_user_model
+from django.core.validators import slug_re
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from signalements import geo
-from signalements.models import AGENTS_GROUP, Signalement, Status
+from signalements.models import AGENTS_GROUP, Department, Signalement, Status
 from signalements.roles import acts_as_reporter, is_owner
 from signalements.validation import (
     USERNAME_RE,
@@ -24,6 +26,11 @@ from ..representation import FastRepresentationMixin
 from .attachments import AttachmentSerializer
 
 PRIVATE_FIELDS = ("contact_name", "contact_email", "contact_phone")
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "readOnly": True})
+class AreaCodesField(serializers.ReadOnlyField):
+    """A list of codes, as the model gives it."""
 
 
 class SignalementSerializer(FastRepresentationMixin, SignalementWriteSerializer):
@@ -44,6 +51,26 @@ class SignalementSerializer(FastRepresentationMixin, SignalementWriteSerializer)
         required=False,
         allow_null=True,
         help_text="Username of the agent in charge (agents only).",
+    )
+    department = SafeSlugRelatedField(
+        pattern=slug_re,
+        slug_field="code",
+        queryset=Department.objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+        help_text="Code of the (active) department in charge (`/api/departments/`). Set by "
+        "routing on create and when the category or the place changes; an agent may set it by hand "
+        "(the routing then leaves it, for that write; `keep_routing` keeps it for good).",
+    )
+    areas = AreaCodesField(
+        source="area_codes",
+        help_text="Codes of the areas (`/api/areas/`) that contain the report's location, "
+        "sorted; computed on create and when the location changes.",
+    )
+    keep_routing = serializers.BooleanField(
+        required=False,
+        help_text="Agents only: when true, a change of category or place does not route "
+        "the report again (its department and priority stay as set).",
     )
     duplicate_of = serializers.PrimaryKeyRelatedField(
         queryset=Signalement.objects.all(),
@@ -78,13 +105,25 @@ class SignalementSerializer(FastRepresentationMixin, SignalementWriteSerializer)
             "attachments",
             *PRIVATE_FIELDS,
             "assigned_to",
+            "department",
+            "areas",
+            "due_at",
+            "keep_routing",
             "duplicate_of",
             "is_public",
             "created_at",
             "updated_at",
             "resolved_at",
         ]
-        read_only_fields = ["id", "uuid", "status", "created_at", "updated_at", "resolved_at"]
+        read_only_fields = [
+            "id",
+            "uuid",
+            "status",
+            "due_at",
+            "created_at",
+            "updated_at",
+            "resolved_at",
+        ]
         extra_kwargs = {
             # Coordinates are JSON numbers, as map libraries expect.
             "latitude": {"coerce_to_string": False},
@@ -92,6 +131,11 @@ class SignalementSerializer(FastRepresentationMixin, SignalementWriteSerializer)
             "contact_name": {"help_text": "Private: shown only to the reporter and staff."},
             "contact_email": {"help_text": "Private: shown only to the reporter and staff."},
             "contact_phone": {"help_text": "Private: shown only to the reporter and staff."},
+            "due_at": {
+                "help_text": "When the report is due: its creation plus its category's "
+                "service level (calendar hours, or working days without weekends and "
+                "public holidays); null when none applies."
+            },
         }
 
 
@@ -101,10 +145,20 @@ class PublicSignalementSerializer(SignalementSerializer):
     fields are read-only (values sent for them are ignored) and assignment is hidden."""
 
     assigned_to = None
+    keep_routing = None
+    department = serializers.SlugRelatedField(
+        slug_field="code",
+        read_only=True,
+        help_text="Code of the department in charge (`/api/departments/`), or null.",
+    )
     duplicate_of = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta(SignalementSerializer.Meta):
-        fields = [name for name in SignalementSerializer.Meta.fields if name != "assigned_to"]
+        fields = [
+            name
+            for name in SignalementSerializer.Meta.fields
+            if name not in ("assigned_to", "keep_routing")
+        ]
         read_only_fields = [
             *SignalementSerializer.Meta.read_only_fields,
             "priority",

@@ -5,6 +5,7 @@ accounts, webhook endpoints."""
 from .accounts import AuthTokenView, EraseContactDataView, MeView
 from .categories import CategoryViewSet
 from .export import SignalementExportViewSet, export_csv_view
+from .feedback import FeedbackLinkView, FeedbackViewSet
 from .reports import SignalementViewSet
 from .webhooks import WebhookEndpointViewSet
 
@@ -12,6 +13,8 @@ __all__ = [
     "AuthTokenView",
     "CategoryViewSet",
     "EraseContactDataView",
+    "FeedbackLinkView",
+    "FeedbackViewSet",
     "MeView",
     "SignalementExportViewSet",
     "SignalementViewSet",

@@ -18,7 +18,7 @@ from signalements import events, reporter_tokens, services
 from signalements.idempotency import idempotent
 from signalements.languages import active_language
 from signalements.models import PREFETCHED_PHOTOS, Signalement, with_photos
-from signalements.roles import is_agent
+from signalements.roles import agent_scope, is_agent
 from signalements.validation import SignalementWriteSerializer
 
 from .. import preconditions, reading, schema
@@ -39,6 +39,7 @@ from ..throttling import (
 from .attachments import AttachmentActions
 from .base import MethodFirst
 from .comments import CommentActions
+from .feedback import FeedbackActions
 from .history import HistoryActions
 from .stats import StatsActions
 from .subscriptions import FollowActions
@@ -53,6 +54,7 @@ class SignalementViewSet(
     MethodFirst,
     AttachmentActions,
     CommentActions,
+    FeedbackActions,
     FollowActions,
     HistoryActions,
     StatsActions,
@@ -63,7 +65,9 @@ class SignalementViewSet(
     read and (while `new`) edit their own; agents read and triage everything; admins
     delete."""
 
-    queryset = with_photos(Signalement.objects.select_related("category"))
+    queryset = with_photos(
+        Signalement.objects.select_related("category", "department").prefetch_related("areas")
+    )
     serializer_class = SignalementSerializer
     filterset_class = SignalementFilter
     permission_classes = [SignalementPermission]
@@ -87,7 +91,10 @@ class SignalementViewSet(
         queryset = super().get_queryset()
         user = self.request.user
         if is_agent(user):
-            return queryset.select_related("assigned_to", "duplicate_of")
+            scope = agent_scope(user)
+            if scope is not None:
+                queryset = queryset.filter(scope)
+            return queryset.select_related("assigned_to", "duplicate_of", "department")
         # Others see no assignee, and a duplicate's original only to check that they may
         # see it: fetched for the reports that have one (most have none: no query).
         queryset = queryset.prefetch_related("duplicate_of")

@@ -13,13 +13,15 @@ from rest_framework.response import Response
 
 from signalements import reporter_tokens, stats
 from signalements.languages import active_language
+from signalements.roles import is_agent
 
 from ..filters import SignalementStatsFilter, search_words
 from ..serializers import SignalementStatsSerializer
 
 
 class StatsActions:
-    """Counts by status, category and month, and the median time to resolution."""
+    """Counts by status, category, department and month, the median time to
+    resolution, the service levels kept, and (for agents) the reporters' verdicts."""
 
     @action(
         detail=False,
@@ -37,7 +39,8 @@ class StatsActions:
         key = public_cache_key(request, filterset)
         figures = cache.get(key) if key else None
         if figures is None:
-            figures = SignalementStatsSerializer(stats.compute(filterset.qs)).data
+            computed = stats.compute(filterset.qs, with_satisfaction=is_agent(request.user))
+            figures = SignalementStatsSerializer(computed).data
             if key:
                 cache.set(key, figures, settings.SIGNALEMENT_STATS_CACHE_SECONDS)
         return Response(figures)

@@ -1,30 +1,43 @@
-"""Demo data for `make run`: categories, ~50 reports in Rennes, three demo accounts
-(an admin, an agent, a reporter) and an Open311 API key.
+"""Demo data for `make run`: departments, categories, the districts of Rennes (areas,
+from `signalements/demo/rennes-districts.geojson`), routing rules, service levels, reply
+templates, ~50 reports in Rennes, four demo accounts (an admin, two agents in their
+departments, a reporter) and an Open311 API key.
 
-Safe to run again: categories and accounts are updated in place, reports are only
-created when there are none yet, and the Open311 key is the same well-known value on
-every run (one key, never a second one).
+Safe to run again: departments, categories, areas, rules (found by name), service levels,
+templates and accounts are updated in place, reports are only created when there are
+none yet, and the Open311 key is the same well-known value on every run (one key, never
+a second one). The routing set-up is loaded before the reports, which are routed as they
+are created; reports already there get their areas (`areas.reassign`), not a new route.
 """
 
+import json
 import random
 import unicodedata
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from signalements import areas
 from signalements.models import (
     AGENTS_GROUP,
     ApiKey,
+    Area,
     Category,
+    Department,
     ExtraField,
     Priority,
+    ReplyTemplate,
+    RoutingRule,
+    ServiceLevel,
     Signalement,
     Status,
+    TimeUnit,
     hash_api_key,
 )
 from signalements.services import transition
@@ -69,6 +82,91 @@ CATEGORIES = [
         "Fuite d'eau, bouche d'égout bouchée, inondation.",
     ),
 ]
+
+DEPARTMENTS = [
+    ("eclairage", "Éclairage public", "eclairage@example.org"),
+    ("voirie-nord", "Voirie Nord", "voirie-nord@example.org"),
+    ("voirie-sud", "Voirie Sud", "voirie-sud@example.org"),
+    ("proprete", "Propreté", "proprete@example.org"),
+]
+# Each category's department by default (the routing rules refine it by place).
+CATEGORY_DEPARTMENTS = {
+    "eclairage-public": "eclairage",
+    "voirie": "voirie-sud",
+    "signalisation": "voirie-sud",
+    "proprete": "proprete",
+}
+
+# Rough districts of Rennes drawn for the demo (not the official boundaries).
+DISTRICTS_FILE = Path(__file__).resolve().parents[2] / "demo" / "rennes-districts.geojson"
+NORTH_DISTRICTS = ["nord-saint-martin", "maurepas-patton", "jeanne-darc-longs-champs"]
+
+# Routing rules, found again by their name: (order, name, categories, areas, extra field
+# and answer, department, priority).
+ROUTING_RULES = [
+    (
+        10,
+        "Voirie au nord",
+        ["voirie", "signalisation"],
+        NORTH_DISTRICTS,
+        ("", ""),
+        "voirie-nord",
+        "",
+    ),
+    (
+        20,
+        "Lampadaire endommagé",
+        ["eclairage-public"],
+        [],
+        ("lamp_state", "damaged"),
+        "eclairage",
+        Priority.HIGH,
+    ),
+]
+
+# Handling times: (category, priority or "" for any, amount, unit).
+SERVICE_LEVELS = [
+    ("eclairage-public", "", 5, TimeUnit.WORKING_DAYS),
+    ("voirie", "", 10, TimeUnit.WORKING_DAYS),
+    ("voirie", Priority.URGENT, 24, TimeUnit.HOURS),
+    ("signalisation", "", 3, TimeUnit.WORKING_DAYS),
+    ("proprete", "", 2, TimeUnit.WORKING_DAYS),
+    ("reseau-electrique", Priority.URGENT, 4, TimeUnit.HOURS),
+]
+
+# Reply templates: (code, name, category or None, target status or "", text).
+REPLY_TEMPLATES = [
+    (
+        "accuse-reception",
+        "Accusé de réception",
+        None,
+        Status.ACKNOWLEDGED,
+        "Bonjour, votre signalement {reference} ({category}) a bien été reçu et transmis "
+        "au service concerné. Nous prévoyons de le traiter d'ici le {due_at}.",
+    ),
+    (
+        "intervention-programmee",
+        "Intervention programmée",
+        None,
+        Status.IN_PROGRESS,
+        "Une intervention est programmée pour votre signalement {reference} ({category}). "
+        "Échéance prévue : {due_at}.",
+    ),
+    (
+        "lampadaire-repare",
+        "Lampadaire réparé",
+        "eclairage-public",
+        Status.RESOLVED,
+        "Le lampadaire de votre signalement {reference} a été réparé. Merci de nous "
+        "l'avoir signalé !",
+    ),
+]
+
+# The demo's agents and their departments.
+AGENT_DEPARTMENTS = {
+    "agent": ["eclairage", "voirie-nord"],
+    "agent-sud": ["voirie-sud", "proprete"],
+}
 
 # Questions some categories ask (Open311 service definitions).
 EXTRA_FIELDS = {
@@ -138,6 +236,8 @@ PLACES = [
     ("Rue Jean Guéhenno, 35700 Rennes", "48.121500", "-1.669000"),
     ("Parc du Thabor, 35000 Rennes", "48.113700", "-1.668700"),
     ("Rue de Lorient, 35000 Rennes", "48.115300", "-1.708500"),
+    ("Boulevard de Yougoslavie, 35200 Rennes", "48.086500", "-1.655500"),
+    ("Avenue des Buttes de Coësmes, 35700 Rennes", "48.119500", "-1.637500"),
 ]
 
 PROBLEMS = {
@@ -262,6 +362,19 @@ STATUS_WEIGHTS = {
 }
 
 
+def ensure(model, lookup: dict, values: dict):
+    """The row found by `lookup`, created or updated with `values`: saved only when
+    something differs, so that running the demo again adds nothing to the history."""
+    found = model.objects.filter(**lookup).first()
+    if found is None:
+        return model.objects.create(**lookup, **values)
+    if any(getattr(found, name) != value for name, value in values.items()):
+        for name, value in values.items():
+            setattr(found, name, value)
+        found.save()
+    return found
+
+
 def ascii_slug(text: str) -> str:
     """ "Inès" -> "ines", for demo email addresses."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -270,8 +383,9 @@ def ascii_slug(text: str) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Load demo categories, ~50 reports in Rennes, demo accounts and a demo Open311 "
-        "API key (idempotent)."
+        "Load demo departments, categories, Rennes districts, routing rules, service "
+        "levels, reply templates, ~50 reports in Rennes, demo accounts and a demo "
+        "Open311 API key (idempotent)."
     )
 
     def add_arguments(self, parser):
@@ -283,17 +397,26 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         password = options["password"]
-        categories = self.load_categories()
+        departments = self.load_departments()
+        categories = self.load_categories(departments)
+        districts = self.load_areas()
+        self.load_routing(categories, districts, departments)
         admin = self.ensure_user("admin", password, is_superuser=True)
-        agent = self.ensure_user("agent", password)
-        self.make_agent(agent)
+        agents = {}
+        for username, codes in AGENT_DEPARTMENTS.items():
+            agents[username] = self.ensure_user(username, password)
+            self.make_agent(agents[username])
+            for code in codes:
+                departments[code].members.add(agents[username])
+        agent = agents["agent"]
         reporter = self.ensure_user("habitant", password)
         api_key = self.ensure_api_key(admin)
         if Signalement.objects.exists():
             self.stdout.write("Reports already present: none added.")
         else:
             self.load_reports(categories, options["reports"], agent=agent, reporter=reporter)
-        for user, role in [(admin, "admin"), (agent, "agent"), (reporter, "reporter")]:
+        logins = [(admin, "admin"), *((user, "agent") for user in agents.values())]
+        for user, role in [*logins, (reporter, "reporter")]:
             shown = password if user.check_password(password) else "(changed since the demo set it)"
             self.stdout.write(
                 self.style.SUCCESS(f"Demo {role}: username={user.username}  password={shown}")
@@ -304,11 +427,27 @@ class Command(BaseCommand):
         )
         self.stdout.write("The admin site (/admin/) is for the admin and the agent.")
 
-    def load_categories(self) -> dict[str, Category]:
+    def load_departments(self) -> dict[str, Department]:
+        departments = {}
+        for code, name, email in DEPARTMENTS:
+            departments[code] = ensure(
+                Department, {"code": code}, {"name": name, "email": email, "is_active": True}
+            )
+        self.stdout.write(f"{len(departments)} departments ready.")
+        return departments
+
+    def load_categories(self, departments: dict[str, Department]) -> dict[str, Category]:
         categories = {}
         for code, name, group, description in CATEGORIES:
+            department = departments.get(CATEGORY_DEPARTMENTS.get(code, ""))
             categories[code], _ = Category.objects.update_or_create(
-                code=code, defaults={"name": name, "group": group, "description": description}
+                code=code,
+                defaults={
+                    "name": name,
+                    "group": group,
+                    "description": description,
+                    "department": department,
+                },
             )
         for code, fields in EXTRA_FIELDS.items():
             category = categories[code]
@@ -319,6 +458,59 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"{len(categories)} categories ready.")
         return categories
+
+    def load_areas(self) -> dict[str, Area]:
+        """The districts of the demo file, as `import_areas --reassign` would: reports
+        already there get the areas that changed."""
+        features = areas.features_of(json.loads(DISTRICTS_FILE.read_text(encoding="utf-8")))
+        result = areas.import_features(features, kind="district", reason="load_demo_data")
+        if result.problems:  # the file ships with the code: a test keeps it clean
+            raise CommandError(f"{DISTRICTS_FILE.name}: {result.problems}")
+        areas.reassign(result.changed)
+        found = [*result.created, *result.updated, *result.unchanged]
+        self.stdout.write(f"{len(found)} districts of Rennes ready.")
+        return {area.code: area for area in found}
+
+    def load_routing(self, categories, districts, departments) -> None:
+        """Routing rules (by name), service levels (by category and priority) and reply
+        templates (by code), as the demo defines them."""
+        for order, name, category_codes, area_codes, extra, department, priority in ROUTING_RULES:
+            rule = ensure(
+                RoutingRule,
+                {"name": name},
+                {
+                    "order": order,
+                    "extra_field": extra[0],
+                    "extra_value": extra[1],
+                    "department": departments[department],
+                    "priority": priority,
+                    "is_active": True,
+                },
+            )
+            rule.categories.set([categories[code] for code in category_codes])
+            rule.areas.set([districts[code] for code in area_codes])
+        for category, priority, amount, unit in SERVICE_LEVELS:
+            ensure(
+                ServiceLevel,
+                {"category": categories[category], "priority": priority},
+                {"amount": amount, "unit": unit},
+            )
+        for code, name, category, to_status, body in REPLY_TEMPLATES:
+            ensure(
+                ReplyTemplate,
+                {"code": code},
+                {
+                    "name": name,
+                    "category": categories[category] if category else None,
+                    "to_status": to_status,
+                    "body": body,
+                    "is_active": True,
+                },
+            )
+        self.stdout.write(
+            f"{len(ROUTING_RULES)} routing rules, {len(SERVICE_LEVELS)} service levels and "
+            f"{len(REPLY_TEMPLATES)} reply templates ready."
+        )
 
     def load_reports(self, categories: dict[str, Category], count: int, *, agent, reporter) -> None:
         rng = random.Random(2025)  # the same demo data on every machine

@@ -1,0 +1,244 @@
+"""Routing: which department handles a report, at which priority, and by when.
+
+On create, and when the category, the place or the priority of a report changes
+(whichever door changes it: the API, the admin, Open311), `Signalement.save()` asks
+`plan()` what follows from the change and `apply()` carries it out:
+
+- the report's areas are those containing its location (`areas.containing`);
+- its department and priority come from the first active routing rule that matches
+  (category, area, extra answer), else the category's department: unless the report
+  keeps its routing (`keep_routing`, set by an agent), or the same write sets the
+  department by hand;
+- its due date comes from its category's service level (`service_levels.due_at`).
+
+The reason ("rule 3: Voirie in Nord → Voirie Nord") is the history's note of the write.
+`explain()` is the dry run: which rule a report would match, and why the others do not.
+"""
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from . import areas as area_lookup
+from . import service_levels
+from .models import Area, Department, RoutingRule, Signalement
+
+
+@dataclass
+class Match:
+    """The outcome of routing: the department, the priority (None: unchanged), the rule
+    that decided (None: the category's default, or nothing) and why, in words."""
+
+    department: Department | None
+    priority: str | None
+    rule: RoutingRule | None
+    reason: str
+
+
+@dataclass
+class RuleTrial:
+    rule: RoutingRule
+    matches: bool
+    why_not: str = ""
+
+
+@dataclass
+class Plan:
+    """What a write of a report changes by routing: fields to save, areas to set."""
+
+    creating: bool = False
+    fields: set[str] = field(default_factory=set)
+    area_ids: list[int] | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def _active_rules() -> list[RoutingRule]:
+    return list(
+        RoutingRule.objects.filter(is_active=True)
+        .select_related("department")
+        .prefetch_related("categories", "areas")
+    )
+
+
+def _answers(value) -> list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    return [str(value)]
+
+
+def _why_not(rule: RoutingRule, category_id, area_ids: set[int], extra: dict) -> str:
+    """Why a rule does not match, or "" when it does."""
+    if not rule.department.is_active:
+        return _("its department is not active")
+    categories = {category.pk for category in rule.categories.all()}
+    if categories and category_id not in categories:
+        return _("another category")
+    rule_areas = {area.pk for area in rule.areas.all()}
+    if rule_areas and not rule_areas & area_ids:
+        return _("outside its areas")
+    if rule.extra_field and rule.extra_value not in _answers((extra or {}).get(rule.extra_field)):
+        return _("the answer to %(field)s differs") % {"field": rule.extra_field}
+    return ""
+
+
+def describe(rule: RoutingRule) -> str:
+    """ "rule 3: Voirie in Nord → Voirie Nord" (its name when it has one)."""
+    categories = ", ".join(category.name for category in rule.categories.all())
+    places = ", ".join(area.name for area in rule.areas.all())
+    condition = rule.name or categories or _("any category")
+    if places and not rule.name:
+        condition = _("%(what)s in %(where)s") % {"what": condition, "where": places}
+    if rule.extra_field and not rule.name:
+        condition += f" ({rule.extra_field} = {rule.extra_value})"
+    return _("rule %(number)s: %(condition)s → %(department)s") % {
+        "number": rule.order or rule.pk,
+        "condition": condition,
+        "department": rule.department.name,
+    }
+
+
+def trials(category_id, area_ids, extra, rules=None) -> list[RuleTrial]:
+    """Each active rule, in order, and whether a report with these values matches it."""
+    area_ids = set(area_ids)
+    found = []
+    for rule in _active_rules() if rules is None else rules:
+        why_not = _why_not(rule, category_id, area_ids, extra)
+        found.append(RuleTrial(rule, not why_not, why_not))
+    return found
+
+
+def route(category, area_ids, extra) -> Match:
+    """The department (and priority) of a report with this category, areas and extra
+    answers: the first matching rule, else the category's active department."""
+    for trial in trials(category.pk if category else None, area_ids, extra):
+        if trial.matches:
+            rule = trial.rule
+            return Match(rule.department, rule.priority or None, rule, describe(rule))
+    department = category.department if category is not None else None
+    if department is not None and department.is_active:
+        reason = _("category %(category)s → %(department)s") % {
+            "category": category.name,
+            "department": department.name,
+        }
+        return Match(department, None, None, reason)
+    return Match(None, None, None, _("no rule and no department for this category"))
+
+
+def explain(signalement: Signalement) -> tuple[Match, list[RuleTrial]]:
+    """The dry run: where routing would send this report now, and each rule's verdict
+    (whether or not the report keeps its routing)."""
+    area_ids = [
+        area.pk for area in area_lookup.containing(signalement.latitude, signalement.longitude)
+    ]
+    category = signalement.category
+    return (
+        route(category, area_ids, signalement.extra),
+        trials(category.pk if category else None, area_ids, signalement.extra),
+    )
+
+
+def _loaded(signalement: Signalement) -> dict | None:
+    return signalement.__dict__.get("_routing_loaded")
+
+
+def remember(signalement: Signalement) -> None:
+    """Note the routed-on values as loaded from the database (`Signalement.from_db`)."""
+    signalement.__dict__["_routing_loaded"] = {
+        "category_id": signalement.category_id,
+        "latitude": signalement.latitude,
+        "longitude": signalement.longitude,
+        "priority": signalement.priority,
+        "department_id": signalement.department_id,
+    }
+
+
+def _changed(signalement: Signalement, loaded: dict | None, name: str) -> bool:
+    if loaded is None:
+        return True
+    old, new = loaded[name], getattr(signalement, name)
+    if name in ("latitude", "longitude") and old is not None and new is not None:
+        return float(old) != float(new)
+    return old != new
+
+
+def plan(signalement: Signalement, update_fields) -> Plan:
+    """What routing changes in this write of the report (see the module's doc)."""
+    creating = signalement._state.adding
+    result = Plan(creating=creating)
+    loaded = None if creating else _loaded(signalement)
+    if loaded is None and not creating:
+        return result  # not loaded from the database here: nothing to compare with
+
+    def written(name: str) -> bool:
+        return update_fields is None or name in update_fields
+
+    moved = (written("latitude") or written("longitude")) and (
+        _changed(signalement, loaded, "latitude") or _changed(signalement, loaded, "longitude")
+    )
+    recategorized = written("category") and _changed(signalement, loaded, "category_id")
+    if creating or moved:
+        found = area_lookup.containing(signalement.latitude, signalement.longitude)
+        result.area_ids = [area.pk for area in found]
+        if found and creating:
+            result.reasons.append(
+                _("areas: %(areas)s") % {"areas": ", ".join(area.name for area in found)}
+            )
+    set_by_hand = not creating and _changed(signalement, loaded, "department_id")
+    if (creating or moved or recategorized) and not signalement.keep_routing and not set_by_hand:
+        area_ids = result.area_ids
+        if area_ids is None:
+            area_ids = list(signalement.areas.values_list("pk", flat=True))
+        match = route(signalement.category, area_ids, signalement.extra)
+        if match.department != signalement.department or creating:
+            signalement.department = match.department
+            result.fields.add("department")
+        if match.priority and match.priority != signalement.priority:
+            signalement.priority = match.priority
+            result.fields.add("priority")
+        previous = None if creating else loaded["department_id"]
+        if match.department is not None or previous is not None:
+            if (match.department.pk if match.department else None) != previous or creating:
+                result.reasons.append(match.reason)
+    reprioritized = not creating and _changed(signalement, loaded, "priority")
+    if creating or recategorized or reprioritized:
+        start = signalement.created_at
+        due = service_levels.due_at(signalement.category_id, signalement.priority, start)
+        if creating or due != signalement.due_at:
+            signalement.due_at = due
+            result.fields.add("due_at")
+    return result
+
+
+def before_save(signalement: Signalement, update_fields):
+    """Apply the plan's fields to the report; returns the plan and the update_fields to
+    save (with the plan's fields added when the write names its fields)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        result = plan(signalement, update_fields)
+    if result.reasons and not getattr(signalement, "_change_reason", None):
+        signalement._change_reason = "; ".join(result.reasons)
+    if update_fields is not None and result.fields:
+        update_fields = {*update_fields, *result.fields}
+    return result, update_fields
+
+
+def after_save(signalement: Signalement, result: Plan) -> None:
+    """Set the report's areas (a many-to-many: after its row exists)."""
+    if result.area_ids is not None:
+        if result.creating:
+            if result.area_ids:
+                signalement.areas.add(*result.area_ids)
+        elif result.area_ids:
+            signalement.areas.set(result.area_ids)
+        else:
+            signalement.areas.clear()
+    remember(signalement)
+
+
+def area_codes(signalement: Signalement) -> list[str]:
+    return sorted(Area.objects.filter(signalements=signalement).values_list("code", flat=True))
