@@ -356,6 +356,29 @@ def test_areas_api(city, api_client, superuser_client):
     assert api_client.delete("/api/areas/sud/").status_code == 401
 
 
+def test_an_area_drawn_through_the_api_takes_in_the_reports_inside(
+    city, superuser_client, django_capture_on_commit_callbacks
+):
+    inside = SignalementFactory(latitude=Decimal("48.05"), longitude=Decimal("-1.65"))
+    outside = SignalementFactory(latitude=Decimal("48.20"), longitude=Decimal("-1.65"))
+    assert inside.area_codes == [] and outside.area_codes == []
+    with django_capture_on_commit_callbacks(execute=True):
+        response = superuser_client.post(
+            "/api/areas/",
+            {"code": "sud", "name": "Sud", "geometry": square(-1.7, 48.0, -1.6, 48.1)},
+            format="json",
+        )
+    assert response.status_code == 201
+    assert inside.area_codes == ["sud"] and outside.area_codes == []
+    # Moved north: the report inside is left, the other one taken in.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = superuser_client.patch(
+            "/api/areas/sud/", {"geometry": square(-1.7, 48.15, -1.6, 48.25)}, format="json"
+        )
+    assert response.status_code == 200
+    assert inside.area_codes == [] and outside.area_codes == ["sud"]
+
+
 def test_routing_rules_api_and_dry_run(city, api_client, agent_client, superuser_client):
     assert api_client.get("/api/routing-rules/").status_code == 401
     rules = agent_client.get("/api/routing-rules/").json()["results"]

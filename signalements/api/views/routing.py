@@ -21,6 +21,7 @@ from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from signalements import areas as area_shapes
 from signalements import routing
 from signalements.models import (
     Area,
@@ -31,6 +32,7 @@ from signalements.models import (
     Signalement,
 )
 from signalements.roles import agent_scope, is_admin, is_agent
+from signalements.tasks import enqueue_on_commit
 
 from .. import schema
 from ..errors import Conflict
@@ -117,6 +119,18 @@ class AreaViewSet(MethodFirst, viewsets.ModelViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         return queryset if is_agent(self.request.user) else queryset.filter(is_active=True)
+
+    # A new or reshaped area (or one switched on or off) holds other reports: theirs are
+    # recomputed in the background once the change is committed, as from the admin.
+    def perform_create(self, serializer):
+        area = serializer.save()
+        enqueue_on_commit(area_shapes.reassign_later, [area.pk])
+
+    def perform_update(self, serializer):
+        before = (serializer.instance.geometry, serializer.instance.is_active)
+        area = serializer.save()
+        if (area.geometry, area.is_active) != before:
+            enqueue_on_commit(area_shapes.reassign_later, [area.pk])
 
 
 @schema.service_levels
