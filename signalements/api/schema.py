@@ -176,13 +176,18 @@ NOT_FILTERS = {"page", "page_size"}
 def empty_filter_values(result, generator, request, public):
     """A filter sent empty (`?status=&category=`, as a form sends it) filters nothing:
     the schema says so (`allowEmptyValue`), so that clients and fuzzers know an empty
-    value is accepted."""
+    value is accepted. Not a required parameter (the dry run's `signalement`): it must be
+    given, not empty."""
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
             if method != "get":
                 continue
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "query" and parameter["name"] not in NOT_FILTERS:
+                if (
+                    parameter.get("in") == "query"
+                    and parameter["name"] not in NOT_FILTERS
+                    and not parameter.get("required")
+                ):
                     parameter["allowEmptyValue"] = True
     return result
 
@@ -863,7 +868,7 @@ routing_rules = managed(
             parameters=[
                 OpenApiParameter(
                     "signalement",
-                    OpenApiTypes.INT64,
+                    {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1},
                     required=True,
                     description="The report's id.",
                 )
