@@ -253,10 +253,12 @@ def test_a_create_writes_the_report_and_its_history_in_one_transaction(
     """Anonymous, the contract's payload: the report and its history row in one
     transaction (here a savepoint, in the test's transaction; BEGIN … COMMIT in
     production), the data version bumped by the database's trigger within it, then the
-    report read back for the answer (no photos looked for): no query twice. Routing asks
-    for the active routing rules (a report without category nor place may match one that
-    names neither); the webhooks' outbox asks, in the transaction, which endpoints listen
-    (none here)."""
+    report read back for the answer (no photos looked for): no query twice. Routing checks
+    that the routing rules it keeps are current (a report without category nor place may
+    match a rule that names neither); the webhooks' outbox asks, in the transaction, which
+    endpoints listen (none here)."""
+    body = {"description": "Panne électrique", "date": "2025-04-29T16:30:00"}
+    APIClient().post("/api/signalements/", body, format="json")  # the rules read once
     with django_assert_num_queries(7) as captured:
         response = APIClient().post(
             "/api/signalements/",

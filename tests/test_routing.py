@@ -454,3 +454,31 @@ def test_explain_says_why_each_rule_does_not_match(city):
         match, trials = routing.explain(report)
     assert match.department == city["lighting"] and match.rule is None
     assert trials[0].why_not == "another category"
+
+
+def test_the_kept_rules_follow_every_change_of_a_rule_or_a_department(city, api_client):
+    """The rules are read once and kept while their fingerprint holds: a change of a
+    rule's categories or areas alone (no save of the rule), a new rule, a rule deleted, a
+    department switched off, each shows at the next create."""
+    where = {"category": "eclairage", "latitude": 48.125, "longitude": -1.715}
+    report, _ = create(api_client, **where)
+    assert report.department == city["lighting"]
+    city["rule"].categories.add(city["lights"])  # the rule now takes street lighting too
+    report, _ = create(api_client, **where)
+    assert report.department == city["roads_north"]
+    city["lights"].routing_rules.remove(city["rule"])  # from the other side
+    report, _ = create(api_client, **where)
+    assert report.department == city["lighting"]
+    night = DepartmentFactory(code="nuit", name="Nuit")
+    extra_rule = RoutingRule.objects.create(order=1, department=night)
+    report, _ = create(api_client, **where)
+    assert report.department == night
+    night.is_active = False
+    night.save()
+    report, _ = create(api_client, **where)
+    assert report.department == city["lighting"]
+    extra_rule.delete()
+    night.is_active = True
+    night.save()
+    report, _ = create(api_client, **where)
+    assert report.department == city["lighting"]
