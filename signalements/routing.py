@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from . import areas as area_lookup
 from . import service_levels
-from .models import Area, Department, RoutingRule, Signalement
+from .models import Department, RoutingRule, Signalement
 
 
 @dataclass
@@ -54,6 +54,7 @@ class Plan:
     creating: bool = False
     fields: set[str] = field(default_factory=set)
     area_ids: list[int] | None = None
+    area_codes: list[str] | None = None
     reasons: list[str] = field(default_factory=list)
 
 
@@ -234,6 +235,7 @@ def plan(signalement: Signalement, update_fields) -> Plan:
     if creating or moved:
         found = area_lookup.containing(signalement.latitude, signalement.longitude)
         result.area_ids = [area.pk for area in found]
+        result.area_codes = sorted(area.code for area in found)
         if found and creating:
             result.reasons.append(
                 _("areas: %(areas)s") % {"areas": ", ".join(area.name for area in found)}
@@ -277,7 +279,10 @@ def before_save(signalement: Signalement, update_fields):
 
 
 def after_save(signalement: Signalement, result: Plan) -> None:
-    """Set the report's areas (a many-to-many: after its row exists)."""
+    """Set the report's areas (a many-to-many: after its row exists), and note their
+    codes on it (`area_codes_of`)."""
+    if result.area_codes is not None:
+        signalement.__dict__["_routed_area_codes"] = result.area_codes
     if result.area_ids is not None:
         if result.creating:
             if result.area_ids:
@@ -289,5 +294,7 @@ def after_save(signalement: Signalement, result: Plan) -> None:
     remember(signalement)
 
 
-def area_codes(signalement: Signalement) -> list[str]:
-    return sorted(Area.objects.filter(signalements=signalement).values_list("code", flat=True))
+def area_codes_of(signalement: Signalement) -> list[str]:
+    """The codes of a report's areas: as routed by its last save when it was, else read."""
+    known = signalement.__dict__.get("_routed_area_codes")
+    return list(known) if known is not None else signalement.area_codes

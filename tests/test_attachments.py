@@ -201,7 +201,7 @@ class TestUploads:
         for _ in range(3):
             signalement = SignalementFactory()
             upload(agent_client, signalement.pk, ("a.jpg", images.jpeg_with_gps()))
-        with django_assert_max_num_queries(3):  # count, page, photos
+        with django_assert_max_num_queries(4):  # count, page, photos, areas
             response = api_client.get("/api/signalements/")
         assert all(len(report["attachments"]) == 1 for report in response.json()["results"])
 

@@ -257,9 +257,9 @@ def test_the_list_does_not_query_per_report(
 ):
     SignalementFactory.create_batch(30)
 
-    with django_assert_max_num_queries(3):  # count + page (category joined) + photos
+    with django_assert_max_num_queries(4):  # count + page (category joined) + photos + areas
         assert len(api_client.get(LIST_URL, {"page_size": 30}).json()["results"]) == 30
-    with django_assert_max_num_queries(4):  # + the caller's role (group membership)
+    with django_assert_max_num_queries(5):  # + the caller's role (group membership)
         assert len(agent_client.get(LIST_URL, {"page_size": 30}).json()["results"]) == 30
 
 

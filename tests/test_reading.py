@@ -166,12 +166,12 @@ def test_a_page_reads_its_reports_in_a_constant_number_of_queries(django_assert_
         AttachmentFactory(signalement=report)
     client = APIClient()
     for size in (5, 30):
-        with django_assert_num_queries(3):  # the count, the page's reports, their photos
+        with django_assert_num_queries(4):  # the count, the page's reports, photos, areas
             assert len(client.get(f"/api/signalements/?page_size={size}").json()["results"]) == size
-        with django_assert_num_queries(4):  # filtered: the count, the ids, reports, photos
+        with django_assert_num_queries(5):  # filtered: the count, the ids, reports, photos, areas
             path = f"/api/signalements/?page_size={size}&status=new"
             assert len(client.get(path).json()["results"]) == size
-    with django_assert_num_queries(2):  # the report, its photos
+    with django_assert_num_queries(3):  # the report, its photos, its areas
         assert client.get(f"/api/signalements/{report.pk}/").status_code == 200
 
 

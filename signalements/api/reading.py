@@ -95,16 +95,16 @@ class Statements:
             "dep." + quote("code"),
             when(s("due_at")),
             s("keep_routing"),
-            self.area_codes(connection, s("id")),
         ]
         department = quote(_table(Signalement._meta.get_field("department").related_model))
-        self.select = (
-            f"SELECT {', '.join(columns)} FROM {report} "
+        self.columns = ", ".join(columns)
+        self.joins = (
             f"LEFT JOIN {category} c ON c.{quote('id')} = {s('category')} "
             f"LEFT JOIN {user} u ON u.{quote('id')} = {s('assigned_to')} "
             f"LEFT JOIN {report} d ON d.{quote('id')} = {s('duplicate_of')} "
             f"LEFT JOIN {department} dep ON dep.{quote('id')} = {s('department')} "
         )
+        self.select = f"SELECT {self.columns} FROM {report} {self.joins}"
         self.reports = f"{self.select}WHERE {s('id')} IN "
         a = lambda name: quote(_column(Attachment, name))  # noqa: E731
         photo_columns = [a(name) for name in ("signalement", "id", "file", "thumbnail")]
@@ -115,21 +115,17 @@ class Statements:
             f"WHERE {a('signalement')} IN "
         )
         self.photos_order = f" ORDER BY {a('signalement')}, {a('created_at')}, {a('id')}"
-        self.table = report
-
-    @staticmethod
-    def area_codes(connection, report_id: str) -> str:
-        """A report's area codes, space-separated (codes are slugs), in one column."""
-        quote = connection.ops.quote_name
+        # The page's areas in one query (a subquery per row would run for every row
+        # the database reads before the page's OFFSET).
         through = Signalement._meta.get_field("areas").remote_field.through
-        area = Signalement._meta.get_field("areas").related_model
-        link = f"{quote(_table(through))} ra JOIN {quote(_table(area))} ar ON ar.{quote('id')} = ra.{quote('area_id')}"
-        aggregate = (
-            "group_concat(ar.{code}, ' ')"
-            if connection.vendor == "sqlite"
-            else "string_agg(ar.{code}, ' ')"
-        ).format(code=quote("code"))
-        return f"(SELECT {aggregate} FROM {link} WHERE ra.{quote('signalement_id')} = {report_id})"
+        area = quote(_table(Signalement._meta.get_field("areas").related_model))
+        self.areas = (
+            f"SELECT ra.{quote('signalement_id')}, ar.{quote('code')} "
+            f"FROM {quote(_table(through))} ra "
+            f"JOIN {area} ar ON ar.{quote('id')} = ra.{quote('area_id')} "
+            f"WHERE ra.{quote('signalement_id')} IN "
+        )
+        self.table = report
 
     def datetime(self, column: str) -> str:
         # SQLite: the stored text, parsed faster here than by Django's column converter.
@@ -254,11 +250,14 @@ class Reports(list):
         self.versions: dict[int, int] = {}
 
 
-def read_reports(ids: list[int], request, *, scope, agent: bool, photos: bool = True) -> Reports:
+def read_reports(
+    ids: list[int], request, *, scope, agent: bool, photos: bool = True, areas=None
+) -> Reports:
     """The reports with these ids, in this order, among `scope` (the viewset's
     `get_queryset()`: who may see what is decided there alone), as the API shows them to
     the caller of `request` (`agent`: staff's representation). `photos=False`: reports
-    known to have none (just created), whose photos are not looked for."""
+    known to have none (just created), whose photos are not looked for; `areas`: their
+    area codes by id when known (just routed), not looked for either."""
     if not ids:
         return Reports()
     connection = connections[scope.db]
@@ -271,7 +270,7 @@ def read_reports(ids: list[int], request, *, scope, agent: bool, photos: bool = 
         )
         rows = {row[0]: row for row in cursor.fetchall()}
     rows = [rows[pk] for pk in ids if pk in rows]
-    return represent(rows, request, agent=agent, using=scope.db, photos=photos)
+    return represent(rows, request, agent=agent, using=scope.db, photos=photos, areas=areas)
 
 
 def scope_of(queryset) -> tuple[str, list]:
@@ -287,7 +286,13 @@ def scope_of(queryset) -> tuple[str, list]:
 
 
 def represent(
-    rows: list[tuple], request, *, agent: bool, using: str = "default", photos: bool = True
+    rows: list[tuple],
+    request,
+    *,
+    agent: bool,
+    using: str = "default",
+    photos: bool = True,
+    areas: dict[int, list[str]] | None = None,
 ) -> Reports:
     """Rows of `Statements.select`, in order, as the API shows them to the caller of
     `request` (private fields for staff and the report's reporter; an original the
@@ -299,10 +304,17 @@ def represent(
     sql = statements(connection)
     ids = [row[0] for row in rows]
     photo_rows = []
-    if photos:
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        if photos:
             cursor.execute(sql.photos + sql.placeholders(len(ids)) + sql.photos_order, ids)
             photo_rows = cursor.fetchall()
+        areas_of: dict[int, list[str]] = {}
+        if areas is not None:
+            areas_of = areas
+        else:
+            cursor.execute(sql.areas + sql.placeholders(len(ids)), ids)
+            for report_id, code in cursor.fetchall():
+                areas_of.setdefault(report_id, []).append(code)
     convert = Converters(connection)
     absolute = request.build_absolute_uri
     photos_of: dict[int, list[dict]] = {}
@@ -353,7 +365,6 @@ def represent(
             department,
             due_at,
             keep_routing,
-            area_codes,
         ) = row
         own = (user_id is not None and reporter == user_id) or token_report == pk
         extra = convert.extra(extra)
@@ -381,7 +392,7 @@ def represent(
         if agent:
             report["assigned_to"] = assigned_to
         report["department"] = department
-        report["areas"] = sorted(area_codes.split(" ")) if area_codes else []
+        report["areas"] = sorted(areas_of.get(pk, ()))
         report["due_at"] = convert.datetime(due_at)
         if agent:
             report["keep_routing"] = bool(keep_routing)
@@ -423,7 +434,14 @@ class NewestVisibleRows:
             f"{sql.s(name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
             for name in Signalement._meta.ordering
         )
-        self.page_sql = f"{sql.select}{where} ORDER BY {order} LIMIT %s OFFSET %s"
+        # The page is chosen among the reports alone (the index of the order, then the
+        # LIMIT), and joined to their category, assignee, original and department after:
+        # joining first would join every report the page skips (PostgreSQL hashes the
+        # whole table for each join before sorting).
+        page = f"SELECT * FROM {sql.table}{where} ORDER BY {order} LIMIT %s OFFSET %s"
+        self.page_sql = (
+            f"SELECT {sql.columns} FROM ({page}) {sql.table} {sql.joins}ORDER BY {order}"
+        )
 
     @staticmethod
     def applies_to(queryset) -> bool:

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from signalements import events, reporter_tokens, services
+from signalements import events, reporter_tokens, routing, services
 from signalements.idempotency import idempotent
 from signalements.languages import active_language
 from signalements.models import PREFETCHED_PHOTOS, Signalement, with_photos
@@ -265,6 +265,7 @@ class SignalementViewSet(
                 scope=Signalement.objects.all(),
                 agent=agent,
                 photos=False,
+                areas={signalement.pk: routing.area_codes_of(signalement)},
             )
             data = reports[0]
         data["possible_duplicates"] = self._similar_to(signalement)
