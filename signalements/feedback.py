@@ -32,9 +32,10 @@ from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from . import emails, services
+from . import emails, services, signed_links
 from .languages import default_language
 from .models import DESCRIPTION_MAX_LENGTH, Feedback, Reopen, ReopenPolicy, Signalement, Status
+from .signed_links import InvalidToken
 
 LINK_SALT = "signalements.feedback.link"
 COMMENT_MAX_LENGTH = 4000
@@ -55,15 +56,6 @@ class Refused(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
-
-
-class InvalidToken(Exception):
-    """A link that is not ours or was altered, or (`expired`) that is too old or names
-    an earlier resolution that was never answered."""
-
-    def __init__(self, *, expired: bool = False) -> None:
-        self.expired = expired
-        super().__init__("expired" if expired else "invalid")
 
 
 def period() -> timedelta:
@@ -141,14 +133,7 @@ def read_token(token: str) -> Link:
     """The link's report and resolution. A resolution that is no longer the report's (it
     was reopened or resolved again) is still shown once answered (the reporter sees
     their verdict), and is refused as expired otherwise."""
-    try:
-        payload = signing.loads(token, salt=LINK_SALT, max_age=period())
-    except signing.SignatureExpired:
-        raise InvalidToken(expired=True) from None
-    except signing.BadSignature:
-        raise InvalidToken() from None
-    if not isinstance(payload, dict):
-        raise InvalidToken()
+    payload = signed_links.load(token, salt=LINK_SALT, max_age=period())
     report_id, stamp = payload.get("r"), payload.get("t")
     if not isinstance(report_id, int) or not isinstance(stamp, int):
         raise InvalidToken()

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from . import areas as area_lookup
 from . import service_levels
-from .models import Department, RoutingRule, Signalement
+from .models import Area, Department, RoutingRule, Signalement
 
 
 @dataclass
@@ -92,6 +92,9 @@ def _active_rules() -> list[RoutingRule]:
         .select_related("department")
         .prefetch_related("categories", "areas")
     )
+    for rule in rules:  # what `_why_not` tests, once per read of the rules
+        rule.category_ids = frozenset(category.pk for category in rule.categories.all())
+        rule.area_ids = frozenset(area.pk for area in rule.areas.all())
     _rules[using] = (fingerprint, rules)
     return rules
 
@@ -126,11 +129,9 @@ def _why_not(rule: RoutingRule, category_id, area_ids: set[int], extra: dict) ->
     """Why a rule does not match, or "" when it does."""
     if not rule.department.is_active:
         return _("its department is not active")
-    categories = {category.pk for category in rule.categories.all()}
-    if categories and category_id not in categories:
+    if rule.category_ids and category_id not in rule.category_ids:
         return _("another category")
-    rule_areas = {area.pk for area in rule.areas.all()}
-    if rule_areas and not rule_areas & area_ids:
+    if rule.area_ids and not rule.area_ids & area_ids:
         return _("outside its areas")
     if rule.extra_field and rule.extra_value not in _answers((extra or {}).get(rule.extra_field)):
         return _("the answer to %(field)s differs") % {"field": rule.extra_field}
@@ -153,20 +154,18 @@ def describe(rule: RoutingRule) -> str:
     }
 
 
-def trials(category_id, area_ids, extra, rules=None) -> list[RuleTrial]:
-    """Each active rule, in order, and whether a report with these values matches it."""
+def _trials(category_id, area_ids, extra):
+    """Each active rule, in order, and whether a report with these values matches it
+    (lazily: routing stops at the first match)."""
     area_ids = set(area_ids)
-    found = []
-    for rule in _active_rules() if rules is None else rules:
+    for rule in _active_rules():
         why_not = _why_not(rule, category_id, area_ids, extra)
-        found.append(RuleTrial(rule, not why_not, why_not))
-    return found
+        yield RuleTrial(rule, not why_not, why_not)
 
 
-def route(category, area_ids, extra) -> Match:
-    """The department (and priority) of a report with this category, areas and extra
-    answers: the first matching rule, else the category's active department."""
-    for trial in trials(category.pk if category else None, area_ids, extra):
+def _decide(category, trials) -> Match:
+    """The first matching rule's department (and priority), else the category's."""
+    for trial in trials:
         if trial.matches:
             rule = trial.rule
             return Match(rule.department, rule.priority or None, rule, describe(rule))
@@ -180,17 +179,31 @@ def route(category, area_ids, extra) -> Match:
     return Match(None, None, None, _("no rule and no department for this category"))
 
 
-def explain(signalement: Signalement) -> tuple[Match, list[RuleTrial]]:
-    """The dry run: where routing would send this report now, and each rule's verdict
-    (whether or not the report keeps its routing)."""
-    area_ids = [
-        area.pk for area in area_lookup.containing(signalement.latitude, signalement.longitude)
-    ]
+def route(category, area_ids, extra) -> Match:
+    """The department (and priority) of a report with this category, areas and extra
+    answers: the first matching rule, else the category's active department."""
+    return _decide(category, _trials(category.pk if category else None, area_ids, extra))
+
+
+@dataclass
+class DryRun:
+    """Where routing would send a report now (`match`), each active rule's verdict, and
+    the areas that contain the report's location."""
+
+    match: Match
+    trials: list[RuleTrial]
+    areas: list[Area]
+
+
+def explain(signalement: Signalement) -> DryRun:
+    """The dry run (whether or not the report keeps its routing): the areas and the rules
+    are looked at once."""
+    areas = area_lookup.containing(signalement.latitude, signalement.longitude)
     category = signalement.category
-    return (
-        route(category, area_ids, signalement.extra),
-        trials(category.pk if category else None, area_ids, signalement.extra),
+    trials = list(
+        _trials(category.pk if category else None, [a.pk for a in areas], signalement.extra)
     )
+    return DryRun(_decide(category, trials), trials, areas)
 
 
 def _loaded(signalement: Signalement) -> dict | None:
@@ -266,9 +279,15 @@ def plan(signalement: Signalement, update_fields) -> Plan:
     return result
 
 
+# The fields whose change routes a report (or moves its due date).
+ROUTED_ON = frozenset({"category", "latitude", "longitude", "priority"})
+
+
 def before_save(signalement: Signalement, update_fields):
     """Apply the plan's fields to the report; returns the plan and the update_fields to
     save (with the plan's fields added when the write names its fields)."""
+    if update_fields is not None and not ROUTED_ON.intersection(update_fields):
+        return Plan(), update_fields  # a transition, say: nothing routing looks at
     with translation.override(settings.LANGUAGE_CODE):
         result = plan(signalement, update_fields)
     if result.reasons and not getattr(signalement, "_change_reason", None):

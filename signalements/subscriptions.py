@@ -32,8 +32,9 @@ from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from . import emails, geo
+from . import emails, geo, signed_links
 from .models import ReporterOptOut, Signalement, Subscription
+from .signed_links import InvalidToken
 from .tasks import enqueue_on_commit, retried_task
 
 logger = logging.getLogger(__name__)
@@ -57,14 +58,6 @@ def reporter_address(signalement: Signalement) -> str:
 
 
 # --- Signed links -----------------------------------------------------------------------
-
-
-class InvalidToken(Exception):
-    """A link that is not ours, altered, or (`expired`) too old."""
-
-    def __init__(self, *, expired: bool = False):
-        self.expired = expired
-        super().__init__("expired" if expired else "invalid")
 
 
 def address_digest(address: str) -> str:
@@ -93,18 +86,6 @@ def alert_unsubscribe_url(alert: Subscription) -> str:
     return emails.public_url(reverse("subscription-unsubscribe", args=[token]))
 
 
-def _load(token: str, *, salt: str, max_age: timedelta | None = None) -> dict:
-    try:
-        payload = signing.loads(token, salt=salt, max_age=max_age)
-    except signing.SignatureExpired:
-        raise InvalidToken(expired=True) from None
-    except signing.BadSignature:
-        raise InvalidToken() from None
-    if not isinstance(payload, dict):
-        raise InvalidToken()
-    return payload
-
-
 def _subscription(payload: dict) -> Subscription:
     subscription_id, key = payload.get("s"), payload.get("k")
     if not isinstance(subscription_id, int) or not isinstance(key, str):
@@ -125,7 +106,7 @@ def confirm_period() -> timedelta:
 
 def pending(token: str) -> Subscription:
     """The subscription a confirmation link names (InvalidToken when there is none)."""
-    return _subscription(_load(token, salt=CONFIRM_SALT, max_age=confirm_period()))
+    return _subscription(signed_links.load(token, salt=CONFIRM_SALT, max_age=confirm_period()))
 
 
 def confirm(token: str) -> Subscription:
@@ -160,7 +141,7 @@ class Unsubscription:
 
 def unsubscription(token: str) -> Unsubscription:
     """What this unsubscribe link stops, and whether it still has anything to stop."""
-    payload = _load(token, salt=UNSUBSCRIBE_SALT)
+    payload = signed_links.load(token, salt=UNSUBSCRIBE_SALT)
     if "r" in payload:
         report_id, digest = payload.get("r"), payload.get("a")
         if not isinstance(report_id, int) or not isinstance(digest, str):

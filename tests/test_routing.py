@@ -451,7 +451,8 @@ def test_explain_says_why_each_rule_does_not_match(city):
         category=city["lights"], latitude=Decimal("48.125"), longitude=Decimal("-1.715")
     )
     with translation.override("en"):
-        match, trials = routing.explain(report)
+        dry_run = routing.explain(report)
+    match, trials = dry_run.match, dry_run.trials
     assert match.department == city["lighting"] and match.rule is None
     assert trials[0].why_not == "another category"
 

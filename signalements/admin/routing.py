@@ -15,7 +15,6 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from signalements import areas as area_lookup
 from signalements import roles, routing
 from signalements.models import ExtraField, Priority, RoutingRule, Signalement, reference_to_pk
 
@@ -208,7 +207,8 @@ class TrialRow:
 
 def dry_run(report: Signalement) -> dict:
     """What the dry run page shows for a report."""
-    match, trials = routing.explain(report)
+    result = routing.explain(report)
+    match, trials = result.match, result.trials
     rows = []
     chosen_seen = False
     for trial in trials:
@@ -238,7 +238,7 @@ def dry_run(report: Signalement) -> dict:
         "match": match,
         "match_priority": Priority(match.priority).label if match.priority else "",
         "changes_department": match.department != report.department,
-        "areas": area_lookup.containing(report.latitude, report.longitude),
+        "areas": result.areas,
         "located": report.latitude is not None and report.longitude is not None,
         "category": category,
         "default_department": category.department if category is not None else None,

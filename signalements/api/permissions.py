@@ -117,7 +117,8 @@ class IsAgent(permissions.BasePermission):
 
 
 class IsAdminOrReadOnly(permissions.BasePermission):
-    """Everyone reads; admins (superusers) manage. Used for categories."""
+    """Everyone reads; admins (superusers) manage. Used for categories, departments, areas
+    and service levels."""
 
     @staticmethod
     def allows_anonymous(method: str, view) -> bool:
@@ -131,4 +132,14 @@ class IsAdmin(permissions.BasePermission):
     """Admins (superusers) only. Used for webhook endpoints."""
 
     def has_permission(self, request, view):
+        return is_admin(request.user)
+
+
+class AgentsReadAdminsWrite(permissions.BasePermission):
+    """Agents read; admins (superusers) manage. Used for routing rules and reply
+    templates."""
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return is_agent(request.user)
         return is_admin(request.user)

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _lazy
-from rest_framework import permissions, viewsets
+from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -31,12 +31,13 @@ from signalements.models import (
     ServiceLevel,
     Signalement,
 )
-from signalements.roles import agent_scope, is_admin, is_agent
+from signalements.roles import agent_scope, is_agent
 from signalements.tasks import enqueue_on_commit
 
 from .. import schema
 from ..errors import Conflict
 from ..filters import AreaFilter, DepartmentFilter, ReplyTemplateFilter
+from ..permissions import AgentsReadAdminsWrite, IsAdminOrReadOnly
 from ..serializers.routing import (
     AreaSerializer,
     DepartmentSerializer,
@@ -50,22 +51,6 @@ from ..serializers.routing import (
 from .base import MethodFirst
 
 CODE = r"[-a-zA-Z0-9_]+"
-
-
-class EveryoneReadsAdminsWrite(permissions.BasePermission):
-    @staticmethod
-    def allows_anonymous(method: str, view) -> bool:
-        return method in permissions.SAFE_METHODS
-
-    def has_permission(self, request, view):
-        return self.allows_anonymous(request.method, view) or is_admin(request.user)
-
-
-class AgentsReadAdminsWrite(permissions.BasePermission):
-    def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS:
-            return is_agent(request.user)
-        return is_admin(request.user)
 
 
 class Protected:
@@ -90,7 +75,7 @@ class DepartmentViewSet(Protected, MethodFirst, viewsets.ModelViewSet):
         "deactivate the department (is_active=false) instead."
     )
     queryset = Department.objects.prefetch_related("members").order_by("code")
-    permission_classes = [EveryoneReadsAdminsWrite]
+    permission_classes = [IsAdminOrReadOnly]
     filterset_class = DepartmentFilter
     lookup_field = "code"
     lookup_value_regex = CODE
@@ -111,7 +96,7 @@ class AreaViewSet(MethodFirst, viewsets.ModelViewSet):
 
     queryset = Area.objects.order_by("kind", "code")
     serializer_class = AreaSerializer
-    permission_classes = [EveryoneReadsAdminsWrite]
+    permission_classes = [IsAdminOrReadOnly]
     filterset_class = AreaFilter
     lookup_field = "code"
     lookup_value_regex = CODE
@@ -141,7 +126,7 @@ class ServiceLevelViewSet(MethodFirst, viewsets.ModelViewSet):
         "category__code", "priority", "id"
     )
     serializer_class = ServiceLevelSerializer
-    permission_classes = [EveryoneReadsAdminsWrite]
+    permission_classes = [IsAdminOrReadOnly]
 
 
 @schema.routing_rules
@@ -166,21 +151,18 @@ class RoutingRuleViewSet(MethodFirst, viewsets.ModelViewSet):
         signalement = reports.filter(pk=query.validated_data["signalement"]).first()
         if signalement is None:
             raise Http404
-        match, trials = routing.explain(signalement)
-        area_codes = sorted(
-            area.code
-            for area in routing.area_lookup.containing(signalement.latitude, signalement.longitude)
-        )
+        result = routing.explain(signalement)
+        match = result.match
         data = {
             "signalement": signalement.pk,
-            "areas": area_codes,
+            "areas": sorted(area.code for area in result.areas),
             "department": match.department.code if match.department else None,
             "priority": match.priority,
             "rule": match.rule.pk if match.rule else None,
             "reason": match.reason,
             "keep_routing": signalement.keep_routing,
             "current_department": signalement.department.code if signalement.department else None,
-            "rules": trials,
+            "rules": result.trials,
         }
         return Response(RoutingDryRunSerializer(data).data)
 
