@@ -14,6 +14,7 @@ class SignalementsConfig(AppConfig):
             attachments,  # noqa: F401  (connects its signal receivers)
             notifications,  # noqa: F401  (listens to the domain's events)
             overdue,  # noqa: F401  (the agents' daily digest: a periodic job)
+            rollup,  # noqa: F401  (folds the rollup's changes in: a periodic job)
             routing,  # noqa: F401  (keeps its cached rules fresh: a signal receiver)
             service_levels,  # noqa: F401  (checks the holidays' settings)
             webhooks,  # noqa: F401  (listens to the domain's events: the outbox)

@@ -17,12 +17,24 @@ its `due_at` is past; a resolved report was on time when `resolved_at <= due_at`
 otherwise; reports without a due date count in neither.
 
 Cost: a fixed number of queries whatever the number of reports, and no Python work per
-report (only per status, category, department or month): counts by status (with the
-service levels' totals), by category (with their on-time counts), by department, by
-month created, by month resolved, then the medians' one or two middle values (time to
-resolution, lateness), and for agents the verdicts by category. That is five to eight
-queries; on SQLite, in a time zone whose months start in the middle of a UTC hour (India,
-Nepal…), each count by month takes one more (see `_per_month_sqlite`).
+report (only per status, category, department or month).
+
+- From the rollup (`rollup.py`, counts the database keeps up to date), when the caller
+  passes `rollup_filters`: the reports it can count are every report (agents who see them
+  all) or the public ones (anonymous callers), filtered by status, category, department
+  and creation dates. One statement reads every count (a few thousand rows whatever the
+  number of reports; creation dates that cut a month subtract that month's reports outside
+  them, found by the creation date's index), with the open reports not yet due (found by
+  the due date's index: overdue = open with a due date - those); then each median's
+  middle value(s), looked up exactly among the reports of one histogram bucket; for
+  agents the verdicts. Three to five queries, the figures exact and fresh: every committed
+  write is in them. With creation dates, the medians are computed as below.
+- Otherwise from the reports: counts by status (with the service levels' totals), by
+  category (with their on-time counts), by department, by month created, by month
+  resolved, then the medians' one or two middle values (time to resolution, lateness),
+  and for agents the verdicts by category. That is five to eight queries; on SQLite, in a
+  time zone whose months start in the middle of a UTC hour (India, Nepal…), each count by
+  month takes one more (see `_per_month_sqlite`).
 """
 
 import unicodedata
@@ -34,7 +46,7 @@ from django.db.models.functions import Substr, TruncDate, TruncMonth
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
-from . import service_levels
+from . import rollup, service_levels
 from .models import CLOSED_STATUSES, Feedback, Status
 
 OPEN = Q(status__in=[value for value in Status.values if value not in CLOSED_STATUSES])
@@ -258,8 +270,11 @@ def by_month(queryset: QuerySet) -> list[dict]:
     """Reports created and reports resolved in each month, oldest first, from the first
     month with either to the last one, months without any included (zeros). A report
     counts as resolved in the month of its `resolved_at`, whatever its creation month."""
-    created = _per_month(queryset, "created_at")
-    resolved = _per_month(queryset, "resolved_at")
+    return month_items(_per_month(queryset, "created_at"), _per_month(queryset, "resolved_at"))
+
+
+def month_items(created: dict[date, int], resolved: dict[date, int]) -> list[dict]:
+    """`by_month`'s items from the counts by month created and by month resolved."""
     if not created and not resolved:
         return []
     months = created.keys() | resolved.keys()
@@ -316,13 +331,20 @@ def median_lateness_hours(queryset: QuerySet, late_count: int) -> float | None:
     )
 
 
-def satisfaction(queryset: QuerySet) -> dict:
+def satisfaction(queryset: QuerySet, *, reports: Q | None = None) -> dict:
     """The reporters' verdicts on the resolutions of these reports (every answer
     counts: a report resolved twice may have two): how many answered, how many said
-    "fixed", the rate, overall and by category (one GROUP BY over the answers)."""
+    "fixed", the rate, overall and by category (one GROUP BY over the answers).
+
+    `reports`: the same reports as a filter on the answers (`signalement__…`, the
+    rollup's filters), so that the answers are joined to their reports, rather than the
+    reports listed first (a million of them)."""
+    if reports is None:
+        answers = Feedback.objects.filter(signalement__in=_plain(queryset).values("pk"))
+    else:
+        answers = Feedback.objects.using(queryset.db).filter(reports)
     rows = (
-        Feedback.objects.filter(signalement__in=_plain(queryset).values("pk"))
-        .values("signalement__category__code", "signalement__category__name")
+        answers.values("signalement__category__code", "signalement__category__name")
         .annotate(answers=Count("pk"), fixed=Count("pk", filter=Q(is_fixed=True)))
         .order_by()
     )
@@ -386,28 +408,54 @@ def backlog(queryset: QuerySet, *, now: datetime | None = None) -> dict:
 
 
 def compute(
-    queryset: QuerySet, *, now: datetime | None = None, with_satisfaction: bool = False
+    queryset: QuerySet,
+    *,
+    now: datetime | None = None,
+    with_satisfaction: bool = False,
+    rollup_filters: rollup.Filters | None = None,
 ) -> dict:
     """All the statistics of these reports, in the shape of the API's
-    `SignalementStatsSerializer`: five aggregate queries, plus one per median when a
-    report has been resolved (late), plus the verdicts' with `with_satisfaction` (for
-    agents: the verdicts are not public; `satisfaction` is None otherwise)."""
+    `SignalementStatsSerializer`; `satisfaction` (the verdicts, not public) with
+    `with_satisfaction` only, None otherwise.
+
+    `rollup_filters`: the same reports as the rollup's filters (the caller vouches that
+    they are the same), to count them from the rollup; the figures are computed from the
+    reports when it cannot answer (see the module's docstring)."""
     now = now or timezone.now()
     queryset = _plain(queryset)
-    counts = totals(queryset, now=now)
+    counted = None
+    if rollup_filters is not None:
+        counted = rollup.figures(queryset.db, rollup_filters, now)
+    if counted is None:
+        counts = totals(queryset, now=now)
+        category_rows = _category_rows(queryset)
+        department_rows = _department_rows(queryset, now)
+        created = _per_month(queryset, "created_at")
+        resolved = _per_month(queryset, "resolved_at")
+    else:
+        counts, department_rows = _rollup_counts(counted)
+        category_rows = counted.category_rows
+        created, resolved = counted.created, counted.resolved
     statuses = status_items(counts)
-    category_rows = _category_rows(queryset)
-    department_rows = _department_rows(queryset, now)
-    months = by_month(queryset)
-    resolved_count = sum(month["resolved"] for month in months)
+    resolved_count = sum(resolved.values())
     late = counts["resolved_with_due_date"] - counts["on_time"]
+    if counted is not None and counted.resolution is not None:
+        median_resolution = rollup.median_hours(
+            queryset.db, rollup_filters, counted.resolution, lateness=False
+        )
+        median_lateness = rollup.median_hours(
+            queryset.db, rollup_filters, counted.lateness, lateness=True
+        )
+    else:
+        median_resolution = median_resolution_hours(queryset, resolved_count)
+        median_lateness = median_lateness_hours(queryset, late)
     return {
         "total": sum(status["count"] for status in statuses),
         "by_status": statuses,
         "by_category": _category_items(category_rows),
         "by_department": _department_items(department_rows),
-        "by_month": months,
-        "median_resolution_hours": median_resolution_hours(queryset, resolved_count),
+        "by_month": month_items(created, resolved),
+        "median_resolution_hours": median_resolution,
         "resolved_count": resolved_count,
         "service_levels": {
             "overdue": counts["overdue"],
@@ -415,9 +463,49 @@ def compute(
             "on_time": counts["on_time"],
             "on_time_rate": rate(counts["on_time"], counts["resolved_with_due_date"]),
             "late": late,
-            "median_lateness_hours": median_lateness_hours(queryset, late),
+            "median_lateness_hours": median_lateness,
             "by_category": on_time_items(category_rows, "category"),
             "by_department": on_time_items(department_rows, "department"),
         },
-        "satisfaction": satisfaction(queryset) if with_satisfaction else None,
+        "satisfaction": (
+            satisfaction(
+                queryset,
+                reports=rollup_filters.q(prefix="signalement__") if counted else None,
+            )
+            if with_satisfaction
+            else None
+        ),
     }
+
+
+def _rollup_counts(counted: rollup.Figures) -> tuple[dict[str, int], list[dict]]:
+    """`totals()` and `_department_rows()` from the rollup's counts by department and
+    status. Overdue: the open reports with a due date, less those not yet due."""
+    counts = dict.fromkeys([*Status.values, "overdue", "resolved_with_due_date", "on_time"], 0)
+    departments: dict[int, dict] = {}
+    for (department, status), (
+        n,
+        due,
+        on_time,
+        resolved_due,
+    ) in counted.by_department_status.items():
+        code, name = counted.departments[department]
+        row = departments.setdefault(
+            department,
+            dict.fromkeys(["count", "open", "overdue", "resolved_with_due_date", "on_time"], 0)
+            | {"department": code, "name": name},
+        )
+        row["count"] += n
+        row["resolved_with_due_date"] += resolved_due
+        row["on_time"] += on_time
+        if status not in CLOSED_STATUSES:
+            row["open"] += n
+            row["overdue"] += due
+        counts[status] += n
+    for department, pending in counted.pending.items():
+        if department in departments:
+            departments[department]["overdue"] -= pending
+    rows = [row for row in departments.values() if row["count"]]
+    for name in ("overdue", "resolved_with_due_date", "on_time"):
+        counts[name] = sum(row[name] for row in rows)
+    return counts, rows

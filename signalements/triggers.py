@@ -6,12 +6,24 @@
 - a report's version (`Signalement.version`): one more at each update of the report,
   and at each photo added to it, moved or removed (its ETag, `If-Match`).
 
-Migrations 0009 and 0011 created them; `install()` runs again after every `migrate`
+- the rollup of reports (`rollup.py`): the counts by status, category, department and
+  month, and the histograms of durations, that the statistics and the list's counts
+  read; on PostgreSQL one statement-level trigger per kind of write, which inserts the
+  statement's changes (`ReportRollupDelta`, no row that another writer waits for); on
+  SQLite row triggers that update the rollup directly.
+
+Migrations 0009, 0011 and 0017 created them; `install()` runs again after every `migrate`
 (`apps.py`), because SQLite rebuilds a table to alter it, and the rebuilt table has lost
 its triggers. It is idempotent: `CREATE ... IF NOT EXISTS` (SQLite), `CREATE OR REPLACE`
-(PostgreSQL).
+(PostgreSQL). The rollup counts months of `TIME_ZONE`: when it was built in another zone
+(or never), `install()` counts every report again (`rollup.rebuild`), the reports' table
+held against writers meanwhile.
 """
 
+from django.conf import settings
+from django.db import transaction
+
+from . import rollup
 from .data_version import SHARDS
 
 REPORT = "signalements_signalement"
@@ -31,6 +43,10 @@ DATA_TABLES = (
 SQLITE_EVENTS = ("INSERT", "UPDATE", "DELETE")
 DATA_VERSION_FUNCTION = "signalements_bump_data_version"
 REPORT_VERSION_FUNCTION = "signalements_bump_report_version"
+ROLLUP_FUNCTION = "signalements_rollup"
+ROLLUP_EVENTS = ("INSERT", "UPDATE", "DELETE")
+# The reports' columns the rollup's key and measures are made of.
+ROLLUP_SOURCE_COLUMNS = rollup.REPORT_COLUMNS
 
 
 def names(vendor: str) -> set[str]:
@@ -43,17 +59,45 @@ def names(vendor: str) -> set[str]:
     }
     found.add(f"{REPORT}_version")
     found |= {f"{PHOTO}_report_version_{event.lower()}" for event in SQLITE_EVENTS}
+    return found | rollup_names(vendor)
+
+
+def rollup_names(vendor: str) -> set[str]:
+    """The rollup's triggers, by name."""
+    found = {f"{REPORT}_rollup_{event.lower()}" for event in ROLLUP_EVENTS}
+    if vendor == "postgresql":
+        found.add(f"{REPORT}_rollup_truncate")
     return found
 
 
 def install(connection) -> None:
     """Make the triggers, on the tables that exist (a migration before the one that
-    creates a table installs the others' triggers)."""
+    creates a table installs the others' triggers), and the rollup, when it is not yet
+    that of `TIME_ZONE` (in the same transaction, the reports held against writers)."""
     tables = set(connection.introspection.table_names())
-    with connection.cursor() as cursor:
-        for statement in _statements(connection.vendor):
+    with_rollup = {rollup.ROLLUP, rollup.DELTA, rollup.MONTHS, rollup.STATE} <= tables
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        stale = with_rollup and rollup.state(connection.alias) != settings.TIME_ZONE
+        if stale and connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {REPORT} IN SHARE ROW EXCLUSIVE MODE")
+        for statement in _statements(connection.vendor, with_rollup=with_rollup):
             if _on_table(statement) in tables or _on_table(statement) is None:
                 cursor.execute(statement)
+        if stale:
+            rollup.rebuild(connection)
+
+
+def drop_rollup(connection) -> None:
+    """Take the rollup's triggers away (migration 0017 undone: its tables go)."""
+    with connection.cursor() as cursor:
+        for name in rollup_names(connection.vendor):
+            if connection.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {REPORT}")
+            else:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+        if connection.vendor == "postgresql":
+            for event in (*ROLLUP_EVENTS, "TRUNCATE"):
+                cursor.execute(f"DROP FUNCTION IF EXISTS {ROLLUP_FUNCTION}_{event.lower()}()")
 
 
 def _on_table(statement: str) -> str | None:
@@ -85,11 +129,11 @@ def existing(connection) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _statements(vendor: str) -> list[str]:
+def _statements(vendor: str, *, with_rollup: bool = False) -> list[str]:
     if vendor == "postgresql":
-        return _postgresql()
+        return _postgresql() + (_postgresql_rollup() if with_rollup else [])
     if vendor == "sqlite":
-        return _sqlite()
+        return _sqlite() + (_sqlite_rollup() if with_rollup else [])
     raise NotImplementedError(f"No write-counting triggers for {vendor}.")
 
 
@@ -165,3 +209,78 @@ def _sqlite() -> list[str]:
             f"AFTER {event} ON {PHOTO} BEGIN {bumps} END"
         )
     return statements
+
+
+def _postgresql_rollup() -> list[str]:
+    """Statement-level triggers over the statement's transition tables: one INSERT of
+    the statement's changes, grouped by key, whatever the number of rows (a COPY of a
+    million reports inserts a few thousand change rows). An update that moves no report
+    from a key to another inserts none. The zone's name is written into the functions:
+    `install()` makes them again, and rebuilds the rollup, when `TIME_ZONE` changes."""
+    zone = settings.TIME_ZONE
+    columns = ", ".join(rollup.COLUMNS)
+    key = ", ".join(rollup.ROLLUP_KEY)
+    inserted = rollup.rows_sql("postgresql", zone, "new_rows", 1)
+    deleted = rollup.rows_sql("postgresql", zone, "old_rows", -1)
+    changes = {
+        "insert": f"INSERT INTO {rollup.DELTA} ({columns}) {inserted};",
+        "delete": f"INSERT INTO {rollup.DELTA} ({columns}) {deleted};",
+        "update": (
+            f"INSERT INTO {rollup.DELTA} ({columns}) "
+            f"SELECT {key}, SUM(n), SUM(due), SUM(on_time) FROM ({deleted} UNION ALL "
+            f"{inserted}) moved GROUP BY {key} "
+            "HAVING SUM(n) <> 0 OR SUM(due) <> 0 OR SUM(on_time) <> 0;"
+        ),
+        # Every report gone: the rollup too (the data of a TRUNCATE is gone at once).
+        "truncate": f"DELETE FROM {rollup.DELTA}; DELETE FROM {rollup.ROLLUP};",
+    }
+    statements = []
+    for event, body in changes.items():
+        statements.append(
+            f"""CREATE OR REPLACE FUNCTION {ROLLUP_FUNCTION}_{event}() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                {body}
+                RETURN NULL;
+            END $$"""
+        )
+        transition = {
+            "insert": "REFERENCING NEW TABLE AS new_rows ",
+            "delete": "REFERENCING OLD TABLE AS old_rows ",
+            "update": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows ",
+            "truncate": "",
+        }[event]
+        statements.append(
+            f"CREATE OR REPLACE TRIGGER {REPORT}_rollup_{event} AFTER {event.upper()} "
+            f"ON {REPORT} {transition}FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION {ROLLUP_FUNCTION}_{event}()"
+        )
+    return statements
+
+
+def _sqlite_rollup() -> list[str]:
+    """Row triggers that add the report's rows to the rollup (upserts), or take them
+    away; an update only when it changes what the rollup counts by. The months come from
+    the rollup's calendar table (SQLite has no time zones), rebuilt with the rollup."""
+    columns = ", ".join(rollup.COLUMNS)
+    key = ", ".join(rollup.ROLLUP_KEY)
+
+    def upsert(row: str, sign: int) -> str:
+        values = ", ".join(f"{row}.{column} AS {column}" for column in ROLLUP_SOURCE_COLUMNS)
+        rows = rollup.rows_sql("sqlite", "", f"(SELECT {values})", sign)
+        return (
+            f"INSERT INTO {rollup.ROLLUP} ({columns}) SELECT * FROM ({rows}) WHERE true "
+            f"ON CONFLICT ({key}) DO UPDATE SET n = n + excluded.n, "
+            "due = due + excluded.due, on_time = on_time + excluded.on_time;"
+        )
+
+    changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in ROLLUP_SOURCE_COLUMNS)
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {REPORT}_rollup_insert AFTER INSERT ON {REPORT} "
+        f"BEGIN {upsert('NEW', 1)} END",
+        f"CREATE TRIGGER IF NOT EXISTS {REPORT}_rollup_delete AFTER DELETE ON {REPORT} "
+        f"BEGIN {upsert('OLD', -1)} END",
+        f"CREATE TRIGGER IF NOT EXISTS {REPORT}_rollup_update "
+        f"AFTER UPDATE OF {', '.join(ROLLUP_SOURCE_COLUMNS)} ON {REPORT} WHEN {changed} "
+        f"BEGIN {upsert('OLD', -1)} {upsert('NEW', 1)} END",
+    ]

@@ -460,6 +460,13 @@ OPEN311_KEY_SERVICE = env.str(
 # get fresh figures.
 SIGNALEMENT_STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=60)
 
+# The report list (signalements/api/pagination.py): its `count` is exact up to this many
+# reports (beyond, PostgreSQL's estimate, unless the maintained counters answer or the
+# client asks `?count=exact`); page numbers reach at most this many reports deep
+# (further: `?cursor=`).
+LIST_COUNT_EXACT_MAX = env.int("LIST_COUNT_EXACT_MAX", default=10_000)
+LIST_MAX_OFFSET = env.int("LIST_MAX_OFFSET", default=100_000)
+
 # --- Response cache (signalements/api/response_cache.py) ---------------------------------
 # Anonymous reads of the report list and detail are answered from memory, keyed by the
 # data version that database triggers bump in every write: never stale. Per process,

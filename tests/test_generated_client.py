@@ -285,6 +285,18 @@ def test_an_agent_follows_the_full_flow_with_a_generated_client(generated, live_
         page = int(query["page"][0])
     assert (pages, listed) == (2, [report.id for report in created])
 
+    # The same reports by cursor (keyset pages: no count), newest first, following the
+    # `next` links' cursor through the client.
+    del filters["ordering"]
+    walked, cursor = [], ""
+    while cursor is not None:
+        answer = list_reports.sync(client=api, cursor=cursor, **filters)
+        assert isinstance(answer, models.PaginatedSignalementList), answer
+        assert isinstance(answer.count, types.Unset)  # cursor pages are not counted
+        walked += [report.id for report in answer.results]
+        cursor = parse_qs(urlsplit(answer.next_).query)["cursor"][0] if answer.next_ else None
+    assert walked == [report.id for report in reversed(created)]
+
     # A read (its ETag makes the transition conditional), the transition, a comment.
     target = created[0]
     read = module(f"{signalements}retrieve").sync_detailed(target.id, client=api)

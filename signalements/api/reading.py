@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Context, Decimal
 
 import orjson
+from django.core.exceptions import EmptyResultSet
 from django.core.files.storage import default_storage
 from django.db import connections
 from django.db.models.expressions import Col
@@ -32,6 +33,7 @@ from django.utils import timezone
 from signalements import reporter_tokens
 from signalements.models import REFERENCE_PREFIX, Attachment, Signalement, with_writable_offset
 
+from .pagination import Rows, plan_rows
 from .renderers import to_feature_collection
 
 # DecimalField(max_digits=9, decimal_places=6), as Django converts it on SQLite (its
@@ -281,7 +283,10 @@ def scope_of(queryset) -> tuple[str, list]:
         return "", []
     if not _filters_own_table_only(query):
         raise ValueError("The scope filters on another table than the reports'.")
-    sql, params = query.get_compiler(using=queryset.db).compile(query.where)
+    try:
+        sql, params = query.get_compiler(using=queryset.db).compile(query.where)
+    except EmptyResultSet:  # e.g. a filter on codes that name nothing
+        return "1 = 0", []
     return f"({sql})", list(params)
 
 
@@ -412,27 +417,36 @@ def represent(
 
 
 COUNTS_MAX = 1000  # scopes counted per version (one per reporter at most)
+# The reports' own columns a page can be ordered by here (the ordering filter's plain
+# fields; `due_at` and `priority` order by expressions).
+ORDER_COLUMNS = {"created_at", "updated_at", "date", "status", "id"}
 
 
-class NewestVisibleRows:
+class NewestVisibleRows(Rows):
     """The reports of a queryset scoped by `SignalementViewSet.get_queryset` (only
-    filtered there: no join, no other ordering), newest first as the list's default
-    order, for Django's paginator: `count()` and the page's slice (rows of
-    `Statements.select`, for `represent`) run SQL written here around the queryset's own
-    WHERE clause, compiled alone, instead of compiling the ORM's two queries."""
+    filtered there: no join), in the list's default order or by its own columns, for
+    Django's paginator: the count (under the count policy of `pagination.Rows`) and the
+    page's slice (rows of `Statements.select`, for `represent`) run SQL written here
+    around the queryset's own WHERE clause, compiled alone, instead of compiling the
+    ORM's queries."""
 
     ordered = True
 
-    def __init__(self, queryset, *, counts: dict | None = None):
+    def __init__(self, queryset, *, counts: dict | None = None, **policy):
+        super().__init__(**policy)
         self.counts = counts
         self.connection = connections[queryset.db]
         sql = statements(self.connection)
         where, self.params = scope_of(queryset)
         where = f" WHERE {where}" if where else ""
         self.count_sql = f"SELECT COUNT(*) FROM {sql.table}{where}"
+        self.bounded_count_sql = (
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {sql.table}{where} LIMIT %s) s"
+        )
+        self.estimate_sql = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {sql.table}{where}"
         order = ", ".join(
             f"{sql.s(name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
-            for name in Signalement._meta.ordering
+            for name in queryset.query.order_by or Signalement._meta.ordering
         )
         # The page is chosen among the reports alone (the index of the order, then the
         # LIMIT), and joined to their category, assignee, original and department after:
@@ -446,11 +460,14 @@ class NewestVisibleRows:
     @staticmethod
     def applies_to(queryset) -> bool:
         """Whether the queryset only filters the reports' own table, in the default
-        order: what the SQL here can take its WHERE clause from."""
+        order or by its own columns: what the SQL here can take its WHERE clause from."""
         query = queryset.query
         return (
             _filters_own_table_only(query)
-            and not query.order_by
+            and all(
+                isinstance(name, str) and name.lstrip("-") in ORDER_COLUMNS
+                for name in query.order_by
+            )
             and not query.distinct
             and not query.annotations
             and query.low_mark == 0
@@ -458,24 +475,37 @@ class NewestVisibleRows:
         )
 
     def count(self) -> int:
-        """The number of reports. Kept in `counts` when given: the response cache's
-        counts under the data version it read before the request reached Django (a
-        count made after reading the version holds every write before it; nothing is
-        written while the version stays the same; the cache empties them when it
-        grows), so that paging through a list does not count it again."""
+        """The number of reports, under the count policy. Kept in `counts` when given:
+        the response cache's counts under the data version it read before the request
+        reached Django (a count made after reading the version holds every write before
+        it; nothing is written while the version stays the same; the cache empties them
+        when it grows), so that paging through a list does not count it again."""
         if self.counts is None:
-            return self._count()
-        key = (self.connection.alias, self.count_sql, tuple(self.params))
+            return super().count()
+        key = (self.connection.alias, self.count_sql, tuple(self.params), self.exact)
         found = self.counts.get(key)
         if found is None:
-            found = self.counts[key] = self._count()
+            found = self.counts[key] = (super().count(), self.count_is_exact)
             if len(self.counts) > COUNTS_MAX:
                 self.counts.clear()
-        return found
+        count, self.count_is_exact = found
+        return count
 
-    def _count(self) -> int:
+    def count_exactly(self) -> int:
+        return self._one(self.count_sql, self.params)
+
+    def count_at_most(self, limit: int) -> int:
+        return self._one(self.bounded_count_sql, [*self.params, limit])
+
+    def estimate(self) -> int | None:
+        if self.connection.vendor != "postgresql":
+            return None
+        explained = self._one(self.estimate_sql, self.params)
+        return plan_rows(explained if isinstance(explained, str) else json.dumps(explained))
+
+    def _one(self, sql: str, params: list):
         with self.connection.cursor() as cursor:
-            cursor.execute(self.count_sql, self.params)
+            cursor.execute(sql, params)
             return cursor.fetchone()[0]
 
     def __getitem__(self, page: slice) -> list[tuple]:
@@ -496,7 +526,10 @@ def _columns(node):
     if isinstance(node, Col):
         yield node
         return
-    for child in getattr(node, "children", None) or node.get_source_expressions():
+    children = getattr(node, "children", None)
+    if children is None:
+        children = node.get_source_expressions() if hasattr(node, "get_source_expressions") else ()
+    for child in children:
         if child is not None and not isinstance(child, str | int | bool | tuple):
             yield from _columns(child)
 

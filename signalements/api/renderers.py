@@ -171,7 +171,11 @@ class SignalementFeatureCollectionSerializer(serializers.Serializer):
     features with a null geometry."""
 
     type = serializers.ChoiceField(choices=["FeatureCollection"])
-    count = serializers.IntegerField(help_text="Number of reports across all pages.")
+    count = serializers.IntegerField(
+        required=False,
+        help_text="Number of reports across all pages (see the list's `count` parameter): "
+        "absent from cursor pages.",
+    )
     next = serializers.URLField(
         allow_null=True, help_text="The next page (in GeoJSON too), or null."
     )

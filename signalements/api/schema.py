@@ -357,7 +357,17 @@ signalements = documented(
                     description="`geojson`: the page as a GeoJSON FeatureCollection (RFC "
                     "7946), as with `Accept: application/geo+json`. Takes precedence over "
                     "`Accept`.",
-                )
+                ),
+                OpenApiParameter(
+                    "X-Count",
+                    str,
+                    location=OpenApiParameter.HEADER,
+                    response=[200],
+                    enum=["exact", "estimate"],
+                    description="Whether `count` is exact or PostgreSQL's estimate (see "
+                    "the `count` parameter). Absent from cursor pages, which have no "
+                    "`count`.",
+                ),
             ],
             responses={
                 (200, "application/json"): OpenApiResponse(
@@ -366,7 +376,8 @@ signalements = documented(
                     "`Accept: application/geo+json`): the same page as a FeatureCollection of "
                     "Point features, coordinates `[longitude, latitude]`; a report without a "
                     "location is a feature with a null geometry; `count`, `next` and "
-                    "`previous` as in JSON. Errors are always JSON (`application/json`).",
+                    "`previous` as in JSON. Errors are always JSON (`application/json`). "
+                    "With `cursor`: `next`, `previous` and the reports, no `count`.",
                 ),
                 (200, "application/geo+json"): SignalementFeatureCollectionSerializer,
             },

@@ -31,6 +31,13 @@ from .reports import (
     validate_web_url,
     with_writable_offset,
 )
+from .rollup import (
+    DurationMicroseconds,
+    ReportRollup,
+    ReportRollupDelta,
+    RollupMonth,
+    RollupState,
+)
 from .routing import RoutingRule, ServiceLevel, TimeUnit
 from .subscriptions import ReporterOptOut, Subscription
 from .webhooks import (
@@ -55,6 +62,7 @@ __all__ = [
     "Category",
     "Comment",
     "DataVersion",
+    "DurationMicroseconds",
     "Department",
     "Feedback",
     "IdempotencyKey",
@@ -63,7 +71,11 @@ __all__ = [
     "Reopen",
     "ReopenPolicy",
     "ReplyTemplate",
+    "ReportRollup",
+    "ReportRollupDelta",
     "ReporterOptOut",
+    "RollupMonth",
+    "RollupState",
     "RoutingRule",
     "ServiceLevel",
     "Signalement",

@@ -25,6 +25,7 @@ from ..extra import check_extra
 from ..languages import default_language
 from .attachments import PREFETCHED_PHOTOS, Attachment
 from .categories import Category, ExtraField
+from .rollup import DurationMicroseconds
 
 DESCRIPTION_MAX_LENGTH = 4000
 REFERENCE_PREFIX = "SIG"
@@ -240,6 +241,17 @@ class Signalement(models.Model):
         blank=True,
         help_text=_("The Open311 API key the report came in with, if any (agents only)."),
     )
+    # The report's id in the system it was imported from (`import_signalements`, a
+    # migration from another system): importing the same file again skips it.
+    external_id = models.CharField(
+        _("external id"),
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text=_("Its id in the system it was imported from, if any."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, editable=False)
@@ -289,12 +301,27 @@ class Signalement(models.Model):
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="sig_created_idx"),
             models.Index(fields=["is_public", "-created_at", "-id"], name="sig_public_created_idx"),
-            models.Index(fields=["status", "-created_at"], name="sig_status_created_idx"),
+            models.Index(fields=["status", "-created_at", "-id"], name="sig_status_recent_idx"),
+            models.Index(fields=["category", "-created_at", "-id"], name="sig_category_recent_idx"),
             models.Index(fields=["priority"], name="sig_priority_idx"),
             models.Index(fields=["date"], name="sig_date_idx"),
             models.Index(fields=["latitude", "longitude"], name="sig_location_idx"),
-            models.Index(fields=["department", "-created_at"], name="sig_department_created_idx"),
+            models.Index(
+                fields=["department", "-created_at", "-id"], name="sig_department_recent_idx"
+            ),
             models.Index(fields=["due_at"], name="sig_due_idx"),
+            # The medians' exact lookups (`rollup.py`): times to resolution and lateness,
+            # in microseconds, in SQL of the database's own.
+            models.Index(
+                DurationMicroseconds("resolved_at", "created_at"),
+                condition=models.Q(resolved_at__isnull=False),
+                name="sig_resolution_time_idx",
+            ),
+            models.Index(
+                DurationMicroseconds("resolved_at", "due_at"),
+                condition=models.Q(resolved_at__gt=models.F("due_at")),
+                name="sig_lateness_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

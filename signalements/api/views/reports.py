@@ -5,6 +5,7 @@ following it) are actions of the same viewset, each in its own module; what the
 endpoints promise is in `api/schema.py`."""
 
 import re
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -14,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from signalements import events, reporter_tokens, routing, services
+from signalements import events, reporter_tokens, rollup, routing, services
 from signalements.idempotency import idempotent
 from signalements.languages import active_language
 from signalements.models import PREFETCHED_PHOTOS, Signalement, with_photos
@@ -22,7 +23,8 @@ from signalements.roles import agent_scope, is_agent
 from signalements.validation import SignalementWriteSerializer
 
 from .. import preconditions, reading, schema
-from ..filters import SignalementFilter
+from ..filters import KeptFilterBackend, SignalementFilter
+from ..pagination import QuerysetRows, SignalementPagination
 from ..permissions import SignalementPermission
 from ..renderers import FormatOverrideNegotiation, GeoJSONRenderer
 from ..response_cache import COUNTS_KEY
@@ -41,7 +43,7 @@ from .base import MethodFirst
 from .comments import CommentActions
 from .feedback import FeedbackActions
 from .history import HistoryActions
-from .stats import StatsActions
+from .stats import StatsActions, rollup_filters
 from .subscriptions import FollowActions
 from .transition import TransitionActions
 
@@ -105,6 +107,11 @@ class SignalementViewSet(
             visible |= Q(pk=token_holder_of)
         return queryset.filter(visible)
 
+    filter_backends = [KeptFilterBackend]
+    # The list's filter set, once validated (None: no filter given): what the count
+    # policy asks the rollup for.
+    filterset = None
+
     def filter_queryset(self, queryset):
         # The list's filters choose among reports; a report named by its id is not
         # filtered (DRF would apply them in `get_object` too, building the filter form on
@@ -132,33 +139,87 @@ class SignalementViewSet(
     # (as do the tests that compare both, with `lean_path` off).
     lean_path = True
 
+    pagination_class = SignalementPagination
+
+    # A page of reports, by page number or by cursor (`api/pagination.py`), in the lean
+    # path's bytes or DRF's (the browsable API, `; indent=`). (No docstring: the schema's
+    # description of the operation is the viewset's.)
     def list(self, request, *args, **kwargs):
         renderer = self._lean_renderer(request)
-        if renderer is None:
-            return super().list(request, *args, **kwargs)
-        agent = is_agent(request.user)
         scope = self.get_queryset()
-        queryset = self.filter_queryset(scope).prefetch_related(None).select_related(None)
-        if self.paginator is not None and reading.NewestVisibleRows.applies_to(queryset):
-            # Newest first, unfiltered: the page's rows in one query, no ORM compilation.
-            counts = request.META.get(COUNTS_KEY)  # the response cache's, if it saw it
-            page = self.paginate_queryset(reading.NewestVisibleRows(queryset, counts=counts))
-            reports = reading.represent(page, request, agent=agent)
+        queryset = self.filter_queryset(scope)
+        paginator = self.paginator
+        if renderer is not None:
+            queryset = queryset.prefetch_related(None).select_related(None)
+        if paginator.uses_cursor(request):
+            ordered = paginator.keyset(queryset, request)
+            lean = renderer is not None and reading.NewestVisibleRows.applies_to(ordered)
+            rows = reading.NewestVisibleRows(ordered) if lean else ordered
+            window = rows[: paginator.page_size + 1]
+            reports = self._page_reports(window, request, scope, renderer, lean=lean)
+            data = paginator.get_cursor_response_data(paginator.cursor_page(list(reports)))
+            if renderer is None:
+                return Response(data)
+            return self._lean_response(renderer, data, reports)
+        rows = self._rows(queryset, request, renderer)
+        page = paginator.paginate_queryset(rows, request, view=self)
+        lean = isinstance(rows, reading.NewestVisibleRows)
+        reports = self._page_reports(page, request, scope, renderer, lean=lean)
+        if renderer is None:
+            response = paginator.get_paginated_response(reports)
         else:
-            ids = queryset.values_list("pk", flat=True)
-            page = self.paginate_queryset(ids)
-            reports = reading.read_reports(
-                list(page if page is not None else ids), request, scope=scope, agent=agent
-            )
-        data = reports
-        if page is not None:
             data = {
-                "count": self.paginator.page.paginator.count,
-                "next": self.paginator.get_next_link(),
-                "previous": self.paginator.get_previous_link(),
+                "count": paginator.page.paginator.count,
+                "next": paginator.get_next_link(),
+                "previous": paginator.get_previous_link(),
                 "results": reports,
             }
-        return self._lean_response(renderer, data, reports)
+            response = self._lean_response(renderer, data, reports)
+        response["X-Count"] = "exact" if rows.count_is_exact else "estimate"
+        return response
+
+    def _rows(self, queryset, request, renderer):
+        """What the page numbers paginate, under the count policy: the lean SQL's rows
+        when it applies, else the queryset's (ids for the lean path, reports for DRF)."""
+        policy = {
+            "exact": self.paginator.exact_count_requested(request),
+            "counters": self._counters(request, queryset.db),
+        }
+        if renderer is None:
+            return QuerysetRows(queryset, **policy)
+        if reading.NewestVisibleRows.applies_to(queryset):
+            # Own-table filters: the page's rows in one query, no ORM compilation.
+            counts = request.META.get(COUNTS_KEY)  # the response cache's, if it saw it
+            return reading.NewestVisibleRows(queryset, counts=counts, **policy)
+        return QuerysetRows(queryset.values_list("pk", flat=True), **policy)
+
+    def _counters(self, request, using: str):
+        """The rollup's exact count of the caller's reports with these filters (status,
+        category, department), or None when it cannot count them (a search, a place,
+        dates, a reporter's own hidden reports…: see `views/stats.rollup_filters`)."""
+        filters = rollup_filters(request, self.filterset, ignored={"ordering"})
+        if filters is None or filters.dated:
+            return None
+        return partial(
+            rollup.count,
+            using,
+            public_only=filters.public_only,
+            statuses=filters.statuses,
+            category_ids=filters.category_ids,
+            department_ids=filters.department_ids,
+        )
+
+    def _page_reports(self, page, request, scope, renderer, *, lean: bool):
+        """A page's reports as the API shows them: serialized by DRF (no lean
+        renderer), represented from the lean SQL's rows (`lean`), or read by id."""
+        if renderer is None:
+            return self.get_serializer(list(page), many=True).data
+        agent = is_agent(request.user)
+        if lean:
+            return reading.represent(page, request, agent=agent)
+        if hasattr(page, "values_list"):  # a cursor's window of reports
+            page = page.values_list("pk", flat=True)
+        return reading.read_reports(list(page), request, scope=scope, agent=agent)
 
     def retrieve(self, request, *args, **kwargs):
         renderer = self._lean_renderer(request)

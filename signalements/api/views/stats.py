@@ -1,5 +1,6 @@
 """Statistics: `GET /api/signalements/stats/`, over the reports the caller could list
-with the same filters (computed by `signalements.stats`)."""
+with the same filters (computed by `signalements.stats`, from the rollup of reports when
+the caller's reports and filters are among those it counts: `signalements.rollup`)."""
 
 import hashlib
 import json
@@ -11,9 +12,10 @@ from django_filters.utils import translate_validation
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from signalements import reporter_tokens, stats
+from signalements import reporter_tokens, rollup, stats
 from signalements.languages import active_language
-from signalements.roles import is_agent
+from signalements.models import Category, Department
+from signalements.roles import agent_scope, is_agent
 
 from ..filters import SignalementStatsFilter, search_words
 from ..serializers import SignalementStatsSerializer
@@ -39,7 +41,11 @@ class StatsActions:
         key = public_cache_key(request, filterset)
         figures = cache.get(key) if key else None
         if figures is None:
-            computed = stats.compute(filterset.qs, with_satisfaction=is_agent(request.user))
+            computed = stats.compute(
+                filterset.qs,
+                with_satisfaction=is_agent(request.user),
+                rollup_filters=rollup_filters(request, filterset),
+            )
             figures = SignalementStatsSerializer(computed).data
             if key:
                 cache.set(key, figures, settings.SIGNALEMENT_STATS_CACHE_SECONDS)
@@ -72,3 +78,47 @@ def public_cache_key(request, filterset) -> str | None:
     digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
     # The statuses' labels are in the request's language.
     return f"signalements:stats:public:{active_language()}:{digest}"
+
+
+# The filters the rollup counts by; any other one given, the figures are computed from
+# the reports.
+ROLLUP_FILTERS = {"status", "category", "department", "created_after", "created_before"}
+
+
+def rollup_filters(request, filterset, *, ignored=frozenset()) -> rollup.Filters | None:
+    """The caller's reports with these filters (None: none given; `ignored`: filters
+    that do not choose reports, e.g. the list's `ordering`), as the rollup's filters;
+    None when the rollup cannot count them: a reporter's own hidden reports, an agent
+    limited to their departments (and the reports assigned to them), a search, a
+    place…"""
+    user = request.user
+    if is_agent(user):
+        if agent_scope(user) is not None:
+            return None
+        public_only = False
+    elif user.is_authenticated or reporter_tokens.signalement_id(request) is not None:
+        return None
+    else:
+        public_only = True
+    cleaned = filterset.form.cleaned_data if filterset is not None else {}
+    given = {
+        name: value
+        for name, value in cleaned.items()
+        if name not in ignored and value not in (None, "", [], ())
+    }
+    if not given.keys() <= ROLLUP_FILTERS:
+        return None
+
+    def ids(model, codes):
+        if codes is None:
+            return None
+        return tuple(model.objects.filter(code__in=codes).values_list("pk", flat=True))
+
+    return rollup.Filters(
+        public_only=public_only,
+        statuses=tuple(given["status"]) if "status" in given else None,
+        category_ids=ids(Category, given.get("category")),
+        department_ids=ids(Department, given.get("department")),
+        created_after=given.get("created_after"),
+        created_before=given.get("created_before"),
+    )
