@@ -322,11 +322,13 @@ class RadiusFilter(django_filters.NumberFilter):
 
 class SignalementFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
+        distinct=False,  # a column of the reports' own: no join, no duplicate
         choices=Status.choices,
         widget=RepeatedOrCommaSeparatedWidget,
         help_text="One or more statuses: `?status=new&status=acknowledged` or `?status=new,acknowledged`.",
     )
     priority = django_filters.MultipleChoiceFilter(
+        distinct=False,  # a column of the reports' own: no join, no duplicate
         choices=Priority.choices,
         widget=RepeatedOrCommaSeparatedWidget,
         help_text="One or more priorities.",

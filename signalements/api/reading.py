@@ -448,13 +448,17 @@ class NewestVisibleRows(Rows):
             f"{sql.s(name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
             for name in queryset.query.order_by or Signalement._meta.ordering
         )
-        # The page is chosen among the reports alone (the index of the order, then the
-        # LIMIT), and joined to their category, assignee, original and department after:
-        # joining first would join every report the page skips (PostgreSQL hashes the
-        # whole table for each join before sorting).
-        page = f"SELECT * FROM {sql.table}{where} ORDER BY {order} LIMIT %s OFFSET %s"
+        # The page is chosen among the reports' ids alone (the index of the order, then
+        # the LIMIT: an index that covers the filters and the order answers it without
+        # reading the table, however deep the OFFSET), and its reports are read and
+        # joined to their category, assignee, original and department after: joining
+        # first would join every report the page skips (PostgreSQL hashes the whole
+        # table for each join before sorting).
+        pk = sql.s("id")
+        page = f"SELECT {pk} FROM {sql.table}{where} ORDER BY {order} LIMIT %s OFFSET %s"
         self.page_sql = (
-            f"SELECT {sql.columns} FROM ({page}) {sql.table} {sql.joins}ORDER BY {order}"
+            f"SELECT {sql.columns} FROM ({page}) page JOIN {sql.table} "
+            f"ON {pk} = page.{self.connection.ops.quote_name('id')} {sql.joins}ORDER BY {order}"
         )
 
     @staticmethod

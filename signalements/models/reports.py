@@ -301,11 +301,24 @@ class Signalement(models.Model):
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="sig_created_idx"),
             models.Index(fields=["is_public", "-created_at", "-id"], name="sig_public_created_idx"),
-            models.Index(fields=["status", "-created_at", "-id"], name="sig_status_recent_idx"),
+            # Covering (PostgreSQL): the list's common filters with a status (category,
+            # visibility, a box) are decided within the index, its count without
+            # reading the table.
+            models.Index(
+                fields=["status", "-created_at", "-id"],
+                include=["category", "is_public", "latitude", "longitude"],
+                name="sig_status_cover_idx",
+            ),
             models.Index(fields=["category", "-created_at", "-id"], name="sig_category_recent_idx"),
             models.Index(fields=["priority"], name="sig_priority_idx"),
             models.Index(fields=["date"], name="sig_date_idx"),
-            models.Index(fields=["latitude", "longitude"], name="sig_location_idx"),
+            # Covering (PostgreSQL): a box or a radius, its count and the page's order
+            # are decided within the index; the page's reports alone are read.
+            models.Index(
+                fields=["latitude", "longitude"],
+                include=["is_public", "created_at", "id"],
+                name="sig_location_cover_idx",
+            ),
             models.Index(
                 fields=["department", "-created_at", "-id"], name="sig_department_recent_idx"
             ),
