@@ -439,15 +439,20 @@ class NewestVisibleRows(Rows):
         sql = statements(self.connection)
         where, self.params = scope_of(queryset)
         where = f" WHERE {where}" if where else ""
-        self.count_sql = f"SELECT COUNT(*) FROM {sql.table}{where}"
-        self.bounded_count_sql = (
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM {sql.table}{where} LIMIT %s) s"
-        )
-        self.estimate_sql = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {sql.table}{where}"
         order = ", ".join(
             f"{sql.s(name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
             for name in queryset.query.order_by or Signalement._meta.ordering
         )
+        self.count_sql = f"SELECT COUNT(*) FROM {sql.table}{where}"
+        # SQLite keeps no histogram (no STAT4): unordered, it counts `status = 'new'` in
+        # a box through the index of places and the table (124 ms at 300,000 reports);
+        # in the page's order, through the index the page uses, which covers the filters
+        # (0.4 ms).
+        ordered = f" ORDER BY {order}" if sql.sqlite else ""
+        self.bounded_count_sql = (
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {sql.table}{where}{ordered} LIMIT %s) s"
+        )
+        self.estimate_sql = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {sql.table}{where}"
         # The page is chosen among the reports' ids alone (the index of the order, then
         # the LIMIT: an index that covers the filters and the order answers it without
         # reading the table, however deep the OFFSET), and its reports are read and

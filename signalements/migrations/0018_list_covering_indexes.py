@@ -22,10 +22,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='signalement',
-            index=models.Index(fields=['status', '-created_at', '-id'], include=('category', 'is_public', 'latitude', 'longitude'), name='sig_status_cover_idx'),
+            index=models.Index(fields=['status', '-created_at', '-id', 'category', 'is_public', 'latitude', 'longitude'], name='sig_status_cover_idx'),
         ),
         migrations.AddIndex(
             model_name='signalement',
-            index=models.Index(fields=['latitude', 'longitude'], include=('is_public', 'created_at', 'id'), name='sig_location_cover_idx'),
+            index=models.Index(fields=['latitude', 'longitude', 'is_public', 'created_at', 'id'], name='sig_location_cover_idx'),
         ),
     ]

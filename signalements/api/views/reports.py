@@ -100,7 +100,11 @@ class SignalementViewSet(
         # Others see no assignee, and a duplicate's original only to check that they may
         # see it: fetched for the reports that have one (most have none: no query).
         queryset = queryset.prefetch_related("duplicate_of")
-        visible = Q(is_public=True)
+        # `IN (true)` rather than `is_public = true`, which Django writes as the bare
+        # column: SQLite uses no index for a bare column (its page 500 of public reports:
+        # 52 ms through the newest-first index and the table, 0.2 ms through the index of
+        # visibility and date, at 300,000 reports).
+        visible = Q(is_public__in=[True])
         if user.is_authenticated:
             visible |= Q(reporter=user)
         if (token_holder_of := reporter_tokens.signalement_id(self.request)) is not None:
