@@ -14,7 +14,7 @@ export WEB_CONCURRENCY ?= 2
 # `make worker` instead).
 TASK_WORKERS ?= 1
 
-.PHONY: run serve worker test test-postgres bench bench-admin lint format schema clean help
+.PHONY: run serve worker test test-postgres bench bench-admin bench-scale lint format schema clean help
 
 help:
 	@echo "make run            set up, migrate, load demo data, serve on http://$(HOST):$(PORT) (SQLite)"
@@ -24,6 +24,7 @@ help:
 	@echo "make worker         one background task worker, for a process manager"
 	@echo "make bench          project vs the seed's FastAPI design, wrk, PostgreSQL (BENCH_DB=sqlite): bench/results.md"
 	@echo "make bench-admin    the admin's pages with 10,000 reports (BENCH_DB=sqlite or PostgreSQL)"
+	@echo "make bench-scale    list, detail, stats at 10,000 and 1,000,000 reports, and the import (both databases): bench/results-scale.md"
 	@echo "make schema         regenerate the committed OpenAPI schema (schema.yml)"
 	@echo "make lint | format  ruff"
 
@@ -92,6 +93,14 @@ bench: venv messages $(BENCH_VENV)/bin/.installed
 bench-admin: venv messages
 	if [ "$${BENCH_DB:-postgresql}" = sqlite ]; then $(BIN)/python bench/admin_pages.py; \
 	else scripts/with-postgres.sh $(BIN)/python bench/admin_pages.py; fi
+
+# The list, detail and stats at 10,000 then 1,000,000 reports, and the bulk import's rate
+# and memory, on PostgreSQL and SQLite (BENCH_SCALE_DB=postgresql or sqlite for one;
+# BENCH_SCALE_ROWS, BENCH_SCALE_REQUESTS, BENCH_SCALE_BUDGET, BENCH_SCALE_IMPORT_ROWS,
+# BENCH_SCALE_CSV_ROWS): bench/scale.py, into bench/results-scale.md and the README.
+bench-scale: venv messages
+	if [ "$${BENCH_SCALE_DB:-both}" = sqlite ]; then $(BIN)/python bench/scale.py; \
+	else scripts/with-postgres.sh $(BIN)/python bench/scale.py; fi
 
 lint: venv
 	$(BIN)/ruff check .
