@@ -28,4 +28,8 @@ class Migration(migrations.Migration):
             model_name='signalement',
             index=models.Index(fields=['latitude', 'longitude', 'is_public', 'created_at', 'id'], name='sig_location_cover_idx'),
         ),
+        migrations.AddIndex(
+            model_name='signalement',
+            index=models.Index(fields=['status', 'category', '-created_at', '-id', 'is_public', 'latitude', 'longitude'], name='sig_status_category_idx'),
+        ),
     ]
