@@ -23,12 +23,13 @@ report (only per status, category, department or month).
   passes `rollup_filters`: the reports it can count are every report (agents who see them
   all) or the public ones (anonymous callers), filtered by status, category, department
   and creation dates. One statement reads every count (a few thousand rows whatever the
-  number of reports; creation dates that cut a month subtract that month's reports outside
-  them, found by the creation date's index), with the open reports not yet due (found by
-  the due date's index: overdue = open with a due date - those); then each median's
-  middle value(s), looked up exactly among the reports of one histogram bucket; for
-  agents the verdicts. Three to five queries, the figures exact and fresh: every committed
-  write is in them. With creation dates, the medians are computed as below.
+  number of reports, by index; creation dates that cut a month subtract that month's
+  reports on the other side, found by the creation date's index), the histograms of the
+  durations, and the open reports not yet due (found by the due date's index: overdue =
+  open with a due date - those); then each median's middle value(s), looked up exactly
+  among the reports of one histogram bucket, or with creation dates (the histograms do
+  not count by month) among those of the dates; for agents the verdicts. Three to four
+  queries, the figures exact and fresh: every committed write is in them.
 - Otherwise from the reports: counts by status (with the service levels' totals), by
   category (with their on-time counts), by department, by month created, by month
   resolved, then the medians' one or two middle values (time to resolution, lateness),
@@ -439,12 +440,9 @@ def compute(
     statuses = status_items(counts)
     resolved_count = sum(resolved.values())
     late = counts["resolved_with_due_date"] - counts["on_time"]
-    if counted is not None and counted.resolution is not None:
-        median_resolution = rollup.median_hours(
-            queryset.db, rollup_filters, counted.resolution, lateness=False
-        )
-        median_lateness = rollup.median_hours(
-            queryset.db, rollup_filters, counted.lateness, lateness=True
+    if counted is not None:
+        median_resolution, median_lateness = rollup.medians_hours(
+            queryset.db, rollup_filters, counted, resolved=resolved_count, late=late
         )
     else:
         median_resolution = median_resolution_hours(queryset, resolved_count)

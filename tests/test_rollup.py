@@ -4,6 +4,7 @@ under concurrent writers on PostgreSQL."""
 
 import datetime as dt
 import random
+import re
 import threading
 from collections import defaultdict
 from zoneinfo import ZoneInfo
@@ -456,6 +457,64 @@ def test_the_count_is_that_of_the_reports(categories, departments):
                 department_ids=department_ids,
             )
             assert counted == Signalement.objects.filter(filters.q()).count()
+
+
+def test_dates_on_the_bounds_of_months_read_no_report(categories, departments):
+    """A month's filter (its first and last instants) is whole months of the rollup: no
+    report to subtract; a date inside a month reads that month's reports on the other
+    side of it, and the figures stay those of the reports."""
+    varied_reports(categories, departments, count=150)
+    zone = django_settings.TIME_ZONE
+    whole = rollup.Filters(
+        public_only=False,
+        created_after=paris(2024, 2, 1),
+        created_before=paris(2024, 3, 31, 23, 59, 59, 999999),
+    )
+    reports = f"FROM {connection.ops.quote_name(Signalement._meta.db_table)}"
+    source, _ = rollup._source(connection, zone, whole)
+    assert reports not in source
+    for after, before in [
+        (paris(2024, 2, 1, 0, 0, 0, 1), paris(2024, 3, 31, 23, 59, 59, 999999)),
+        (paris(2024, 2, 1), paris(2024, 3, 31, 23, 59, 59, 999998)),
+    ]:
+        cut = rollup.Filters(public_only=False, created_after=after, created_before=before)
+        source, _ = rollup._source(connection, zone, cut)
+        assert source.count(reports) == 1
+    for filters in (whole, cut):
+        queryset = Signalement.objects.filter(filters.q())
+        assert stats.compute(queryset, now=NOW, rollup_filters=filters) == stats.compute(
+            queryset, now=NOW
+        )
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's plans")
+def test_the_reads_scan_the_rollups_covering_indexes(categories, departments):
+    """The counts, the statistics' counts and their histograms read the rollup through
+    its covering indexes alone (no table, no sort of its rows)."""
+    varied_reports(categories, departments, count=200)
+    with CaptureQueriesContext(connection) as queries:
+        rollup.count(public_only=True, statuses=("new",))
+        rollup.figures("default", rollup.Filters(public_only=False), NOW)
+    rollup_table = rollup.ROLLUP
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + rollup_table)
+        plans = []
+        for query in queries.captured_queries:
+            if rollup_table not in query["sql"]:
+                continue
+            with transaction.atomic():
+                # A few rows: the planner would rather read the table; show what it
+                # can do with the indexes, as it does with tens of thousands of rows.
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute("SET LOCAL enable_bitmapscan = off")
+                cursor.execute("EXPLAIN " + query["sql"])
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    count_plan, figures_plan = plans
+    assert f"Index Only Scan using rollup_counts_idx on {rollup_table}" in count_plan
+    assert f"Index Only Scan using rollup_counts_idx on {rollup_table}" in figures_plan
+    assert figures_plan.count(f"Index Only Scan using rollup_buckets_idx on {rollup_table}") == 2
+    for plan in plans:  # nothing reads the table itself
+        assert not re.search(rf"(Seq|Heap|Index) Scan (using \S+ )?on {rollup_table} ", plan)
 
 
 # --- The buckets of durations ---------------------------------------------------------

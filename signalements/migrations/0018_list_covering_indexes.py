@@ -14,6 +14,14 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RemoveIndex(
             model_name='signalement',
+            name='sig_due_idx',
+        ),
+        migrations.AddIndex(
+            model_name='signalement',
+            index=models.Index(fields=['due_at', 'status', 'department', 'category', 'is_public', 'created_at'], name='sig_due_cover_idx'),
+        ),
+        migrations.RemoveIndex(
+            model_name='signalement',
             name='sig_location_idx',
         ),
         migrations.RemoveIndex(

@@ -343,7 +343,12 @@ class Signalement(models.Model):
             models.Index(
                 fields=["department", "-created_at", "-id"], name="sig_department_recent_idx"
             ),
-            models.Index(fields=["due_at"], name="sig_due_idx"),
+            # Covering: the statistics' open reports not yet due, counted within the index
+            # (scattered reads of the table took 4-9 ms at a million reports).
+            models.Index(
+                fields=["due_at", "status", "department", "category", "is_public", "created_at"],
+                name="sig_due_cover_idx",
+            ),
             # The medians' exact lookups (`rollup.py`): times to resolution and lateness,
             # in microseconds, in SQL of the database's own.
             models.Index(
