@@ -186,7 +186,10 @@ CASES = [
     Case("page 0", "GET", "/api/signalements/?page=0", attr="page"),
     Case("a negative page", "GET", "/api/signalements/?page=-3", attr="page"),
     Case("a page that is not a number", "GET", "/api/signalements/?page=abc", attr="page"),
-    Case("a huge page", "GET", "/api/signalements/?page=" + "9" * 40, status=404),
+    # Deeper than LIST_MAX_OFFSET: a 400 that points to the cursor.
+    Case("a huge page", "GET", "/api/signalements/?page=" + "9" * 40, attr="page"),
+    Case("a forged cursor", "GET", "/api/signalements/?cursor=%00%ff" + "9" * 300, attr="cursor"),
+    Case("an unknown count", "GET", "/api/signalements/?count=all", attr="count"),
     Case("a page size that is not a number", "GET", "/api/signalements/?page_size=abc"),
     Case("an unknown ordering", "GET", "/api/signalements/?ordering=password", attr="ordering"),
     Case("radius without near", "GET", "/api/signalements/?radius=10", attr="radius"),

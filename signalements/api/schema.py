@@ -344,6 +344,14 @@ PAGINATION_ERRORS = [
     (PAGINATION_ERROR_CODES, "page", {"actions": ["list"]}),
     (PAGINATION_ERROR_CODES, "page_size", {"actions": ["list"]}),
 ]
+# The report list's (`api/pagination.SignalementPagination`): pages at most
+# LIST_MAX_OFFSET reports deep, cursors, `count=exact`.
+REPORT_PAGINATION_ERRORS = [
+    ([*PAGINATION_ERROR_CODES, "max_value"], "page", {"actions": ["list"]}),
+    (PAGINATION_ERROR_CODES, "page_size", {"actions": ["list"]}),
+    (["invalid", "unsupported_ordering"], "cursor", {"actions": ["list"]}),
+    (["invalid_choice"], "count", {"actions": ["list"]}),
+]
 
 signalements = documented(
     operations={
@@ -530,7 +538,7 @@ signalements = documented(
         (["invalid", "too_many_keys"], "extra", {"actions": WRITE_ACTIONS}),
         (["incomplete_location"], "latitude", {"actions": WRITE_ACTIONS}),
         (["incomplete_location"], "longitude", {"actions": WRITE_ACTIONS}),
-        *PAGINATION_ERRORS,
+        *REPORT_PAGINATION_ERRORS,
         # Photos refused by `photos.process`, and one too many.
         (
             ["not_an_image", "corrupt", "file_too_large", "too_many_pixels", "empty"],
