@@ -71,7 +71,7 @@ NEAR_RADIUS_M = 500
 WORKERS = 1
 DATA = BENCH / "scale_data.py"
 IMPORT_COMMAND = ROOT / "signalements" / "management" / "commands" / "import_signalements.py"
-IMPORT_BATCH = 5000
+IMPORT_BATCH = 20_000  # the command's default
 # PostgreSQL's plans of the statements slower than this, for the requests that miss.
 EXPLAIN_MIN_MS = 3
 EXPLAIN_REQUESTS = 3

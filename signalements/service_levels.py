@@ -42,14 +42,36 @@ def _holidays(country: str, subdivision: str, year: int) -> frozenset[date]:
     )
 
 
-def is_working_day(day: date) -> bool:
-    """Monday to Friday, and not a public holiday of `SLA_HOLIDAYS_COUNTRY`."""
+def _is_working_day(day: date, country: str, subdivision: str) -> bool:
     if day.weekday() >= 5:
         return False
-    country = settings.SIGNALEMENT_SLA_HOLIDAYS_COUNTRY
-    if not country:
-        return True
-    return day not in _holidays(country, settings.SIGNALEMENT_SLA_HOLIDAYS_SUBDIVISION, day.year)
+    return not country or day not in _holidays(country, subdivision, day.year)
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday, and not a public holiday of `SLA_HOLIDAYS_COUNTRY`."""
+    return _is_working_day(
+        day,
+        settings.SIGNALEMENT_SLA_HOLIDAYS_COUNTRY,
+        settings.SIGNALEMENT_SLA_HOLIDAYS_SUBDIVISION,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _due_day(start: date, days: int, country: str, subdivision: str) -> tuple[date, bool]:
+    """The day `days` working days after the day `start`, and whether the clock started
+    at midnight (`start` is a day off). Kept per process: a bulk import asks it for
+    thousands of reports filed on the same few thousand days."""
+    day, from_midnight = start, False
+    while not _is_working_day(day, country, subdivision):
+        day += timedelta(days=1)
+        from_midnight = True
+    remaining = days
+    while remaining > 0:
+        day += timedelta(days=1)
+        if _is_working_day(day, country, subdivision):
+            remaining -= 1
+    return day, from_midnight
 
 
 def add_working_days(start: datetime, days: int) -> datetime:
@@ -58,16 +80,13 @@ def add_working_days(start: datetime, days: int) -> datetime:
     start on a day off counts from midnight of the next working day."""
     tz = timezone.get_default_timezone()
     local = timezone.localtime(start, tz)
-    day, time_of_day = local.date(), local.time().replace(tzinfo=None)
-    if not is_working_day(day):
-        while not is_working_day(day):
-            day += timedelta(days=1)
-        time_of_day = time.min
-    remaining = days
-    while remaining > 0:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            remaining -= 1
+    day, from_midnight = _due_day(
+        local.date(),
+        days,
+        settings.SIGNALEMENT_SLA_HOLIDAYS_COUNTRY,
+        settings.SIGNALEMENT_SLA_HOLIDAYS_SUBDIVISION,
+    )
+    time_of_day = time.min if from_midnight else local.time().replace(tzinfo=None)
     # A local time that a change of clock skips (02:30 on the last Sunday of March) comes
     # out an hour later (zoneinfo's reading); in Europe such a day is a Sunday, never a
     # due day.
@@ -86,9 +105,27 @@ def level_for(category_id: int | None, priority: str) -> ServiceLevel | None:
     )
 
 
-def due_at(category_id: int | None, priority: str, start: datetime) -> datetime | None:
-    """When a report of this category and priority, filed at `start`, is due."""
-    level = level_for(category_id, priority)
+class Levels:
+    """Every service level, read at once: `level_for()` without a query a report, for
+    the bulk import (thousands of reports a second). The levels are those of its
+    creation."""
+
+    def __init__(self):
+        self.levels = {
+            (level.category_id, level.priority): level for level in ServiceLevel.objects.all()
+        }
+
+    def level_for(self, category_id: int | None, priority: str) -> ServiceLevel | None:
+        """As `level_for()`: the priority's own level, else the level for any priority."""
+        if category_id is None:
+            return None
+        found = self.levels.get((category_id, priority or ""))
+        return found if found is not None else self.levels.get((category_id, ""))
+
+
+def due_from(level: ServiceLevel | None, start: datetime) -> datetime | None:
+    """When a report filed at `start` is due under this service level (None: the
+    category has none, and `OVERDUE_DAYS` calendar days apply)."""
     if level is None:
         default_days = settings.SIGNALEMENT_OVERDUE_DAYS
         if default_days <= 0:
@@ -104,6 +141,11 @@ def due_at(category_id: int | None, priority: str, start: datetime) -> datetime 
         # is an hour off across a change of clock).
         return start.astimezone(UTC) + timedelta(hours=level.amount)
     return add_working_days(start, level.amount)
+
+
+def due_at(category_id: int | None, priority: str, start: datetime) -> datetime | None:
+    """When a report of this category and priority, filed at `start`, is due."""
+    return due_from(level_for(category_id, priority), start)
 
 
 def overdue(now: datetime | None = None) -> Q:
