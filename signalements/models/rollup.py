@@ -61,7 +61,27 @@ class DurationMicroseconds(models.Func):
         return duration_us_sql(connection.vendor, end, start), ()
 
 
-class ReportRollup(models.Model):
+class RollupRow(models.Model):
+    """The columns of the rollup and of its changes: a key (what the statistics group
+    and filter by) and its measures."""
+
+    kind = models.CharField(max_length=1)
+    created_month = models.IntegerField()
+    is_public = models.BooleanField()
+    status = models.CharField(max_length=20)
+    category_id = models.BigIntegerField()
+    department_id = models.BigIntegerField()
+    resolved_month = models.IntegerField()
+    bucket = models.IntegerField()
+    n = models.BigIntegerField()
+    due = models.BigIntegerField()
+    on_time = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class ReportRollup(RollupRow):
     """Counts of reports by what the statistics group by and filter on. Three kinds of
     rows:
 
@@ -76,18 +96,6 @@ class ReportRollup(models.Model):
 
     A report without a category or a department counts under 0. Written only by the
     database triggers (`triggers.py`) and the compaction (`rollup.compact`)."""
-
-    kind = models.CharField(max_length=1)
-    created_month = models.IntegerField()
-    is_public = models.BooleanField()
-    status = models.CharField(max_length=20)
-    category_id = models.BigIntegerField()
-    department_id = models.BigIntegerField()
-    resolved_month = models.IntegerField()
-    bucket = models.IntegerField()
-    n = models.BigIntegerField()
-    due = models.BigIntegerField()
-    on_time = models.BigIntegerField()
 
     class Meta:
         verbose_name = _("report rollup row")
@@ -113,24 +121,12 @@ class ReportRollup(models.Model):
         return f"{self.kind} {self.created_month} {self.status}: {self.n}"
 
 
-class ReportRollupDelta(models.Model):
+class ReportRollupDelta(RollupRow):
     """Changes to the rollup not yet folded into it (PostgreSQL): each writing statement
     inserts its own rows (+1 or -1 per key), so that concurrent writers never wait for
     one another on a counter row; readers add them up with the rollup, and the periodic
     compaction folds them in. SQLite, one writer at a time, updates the rollup directly
     and leaves this empty."""
-
-    kind = models.CharField(max_length=1)
-    created_month = models.IntegerField()
-    is_public = models.BooleanField()
-    status = models.CharField(max_length=20)
-    category_id = models.BigIntegerField()
-    department_id = models.BigIntegerField()
-    resolved_month = models.IntegerField()
-    bucket = models.IntegerField()
-    n = models.BigIntegerField()
-    due = models.BigIntegerField()
-    on_time = models.BigIntegerField()
 
     class Meta:
         verbose_name = _("report rollup change")
