@@ -949,7 +949,8 @@ def render_requests(outcome: Outcome) -> list[str]:
 def render_imports(outcome: Outcome) -> list[str]:
     target = IMPORT_RATES[outcome.db]
     lines = [
-        "| Import (`import_signalements --batch-size 5000`) | Seconds | Rows/s (less start-up) "
+        f"| Import (`import_signalements --batch-size {IMPORT_BATCH}`) | Seconds "
+        "| Rows/s (less start-up) "
         "| Peak RSS MB | Target | Met? |",
         "|---|--:|--:|--:|---|---|",
     ]
