@@ -4,6 +4,7 @@ Django, behind the REST API's response cache (RESPONSE_CACHE, on by default), wh
 answers repeated anonymous reads of the report list and detail without Django, never
 stale (see signalements/api/response_cache.py)."""
 
+import gc
 import os
 
 from django.conf import settings
@@ -17,3 +18,9 @@ if settings.RESPONSE_CACHE:
     from signalements.api.response_cache import ResponseCache
 
     application = ResponseCache(application)
+
+# What a loaded Django is made of (modules, settings, URL patterns, serializers' fields)
+# lives as long as the process: out of the collector's sight, a full collection no longer
+# walks it. At a million reports the statistics' full collections took 70-90 ms each (the
+# p99 of all reports' statistics: 108 ms, against a p50 of 35); frozen, 8 ms (p99 45).
+gc.freeze()
