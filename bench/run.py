@@ -403,23 +403,28 @@ def parse_args(argv: list[str]) -> Settings:
 
 def command_line(argv: list[str]) -> str:
     """How to run this again: `make bench` with the knobs that were set."""
-    knobs = [
-        f"{name}={shlex.quote(os.environ[name])}"
-        for name in (
-            "BENCH_DB",
-            "BENCH_ROWS",
-            "BENCH_DURATION",
-            "BENCH_CONNECTIONS",
-            "BENCH_THREADS",
-            "BENCH_WARMUP",
-        )
-        if os.environ.get(name)
-    ]
+    knobs = ("BENCH_DB", "BENCH_ROWS", "BENCH_DURATION", "BENCH_CONNECTIONS", "BENCH_THREADS")
+    return rerun_command(
+        argv,
+        knobs=(*knobs, "BENCH_WARMUP"),
+        target="bench",
+        script="bench/run.py",
+        postgres=os.environ.get("BENCH_DB") != "sqlite",
+    )
+
+
+def rerun_command(
+    argv: list[str], *, knobs: tuple[str, ...], target: str, script: str, postgres: bool
+) -> str:
+    """How to run a benchmark again: `make <target>` with the knobs (environment
+    variables) that were set, or its script with its arguments (under a throwaway
+    PostgreSQL cluster when `postgres`)."""
+    given = [f"{name}={shlex.quote(os.environ[name])}" for name in knobs if os.environ.get(name)]
     if os.environ.get("MAKELEVEL") and not argv:
-        return shlex.join(["make", "bench"]) if not knobs else " ".join([*knobs, "make bench"])
+        return " ".join([*given, "make", target])
     here = os.path.relpath(Path(sys.executable), ROOT) if sys.executable else "python3"
-    wrapper = [] if os.environ.get("BENCH_DB") == "sqlite" else ["scripts/with-postgres.sh"]
-    return " ".join([*knobs, *wrapper, here, "bench/run.py", *map(shlex.quote, argv)])
+    wrapper = ["scripts/with-postgres.sh"] if postgres else []
+    return " ".join([*given, *wrapper, here, script, *map(shlex.quote, argv)])
 
 
 def psql_binary() -> str:

@@ -43,7 +43,6 @@ import platform
 import random
 import re
 import secrets
-import shlex
 import shutil
 import signal
 import sqlite3
@@ -1183,23 +1182,16 @@ def facts_of(
 
 def command_line(argv: list[str], settings: Settings) -> str:
     """How to run this again: `make bench-scale` with the knobs that were set."""
-    knobs = [
-        f"{name}={shlex.quote(os.environ[name])}"
-        for name in (
-            "BENCH_SCALE_DB",
-            "BENCH_SCALE_ROWS",
-            "BENCH_SCALE_REQUESTS",
-            "BENCH_SCALE_BUDGET",
-            "BENCH_SCALE_IMPORT_ROWS",
-            "BENCH_SCALE_CSV_ROWS",
-        )
-        if os.environ.get(name)
-    ]
-    if os.environ.get("MAKELEVEL") and not argv:
-        return " ".join([*knobs, "make bench-scale"])
-    here = os.path.relpath(Path(sys.executable), ROOT)
-    wrapper = ["scripts/with-postgres.sh"] if "postgresql" in settings.databases else []
-    return " ".join([*knobs, *wrapper, here, "bench/scale.py", *map(shlex.quote, argv)])
+    return base.rerun_command(
+        argv,
+        knobs=tuple(
+            f"BENCH_SCALE_{name}"
+            for name in ("DB", "ROWS", "REQUESTS", "BUDGET", "IMPORT_ROWS", "CSV_ROWS")
+        ),
+        target="bench-scale",
+        script="bench/scale.py",
+        postgres="postgresql" in settings.databases,
+    )
 
 
 # --- Main -----------------------------------------------------------------------------

@@ -112,11 +112,21 @@ class CodeListFilter(SlugListFilter):
     def __init__(self, *, of, **kwargs):
         super().__init__(**kwargs)
         self.of = of  # (`model` is the filter set's)
+        self._ids = None  # (codes, their ids): looked up once per filter set
+
+    def ids_of(self, codes) -> tuple[int, ...]:
+        """The ids of the rows with these codes: one query per filter set, for the
+        filter and for what else reads it (the rollup's counts)."""
+        codes = tuple(codes)
+        if self._ids is None or self._ids[0] != codes:
+            found = self.of.objects.filter(code__in=codes).values_list("pk", flat=True)
+            self._ids = (codes, tuple(found))
+        return self._ids[1]
 
     def filter(self, qs, value):
         if not value:
             return qs
-        ids = list(self.of.objects.filter(code__in=value).values_list("pk", flat=True))
+        ids = self.ids_of(value)
         return qs.filter(**{f"{self.field_name}__in": ids}) if ids else qs.none()
 
 

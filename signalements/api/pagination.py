@@ -130,9 +130,6 @@ class QuerysetRows(Rows):
     def __getitem__(self, page: slice):
         return list(self.queryset[page])
 
-    def __len__(self):  # pragma: no cover - the paginator calls count()
-        return self.count()
-
     def count_exactly(self) -> int:
         return self.queryset.count()
 
@@ -146,10 +143,11 @@ class QuerysetRows(Rows):
         return plan_rows(queryset.explain(format="json"))
 
 
-def plan_rows(explained: str) -> int:
+def plan_rows(explained: str | list) -> int:
     """The rows PostgreSQL's planner expects the top of an `EXPLAIN (FORMAT JSON)` plan
-    to return."""
-    return int(json.loads(explained)[0]["Plan"]["Plan Rows"])
+    to return: its text (`QuerySet.explain`) or as psycopg reads it (parsed)."""
+    plans = json.loads(explained) if isinstance(explained, str) else explained
+    return int(plans[0]["Plan"]["Plan Rows"])
 
 
 # --- Cursors ----------------------------------------------------------------------------

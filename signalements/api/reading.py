@@ -510,7 +510,7 @@ class NewestVisibleRows(Rows):
         if self.connection.vendor != "postgresql":
             return None
         explained = self._one(self.estimate_sql, self.params)
-        return plan_rows(explained if isinstance(explained, str) else json.dumps(explained))
+        return plan_rows(explained)
 
     def _one(self, sql: str, params: list):
         with self.connection.cursor() as cursor:

@@ -14,7 +14,6 @@ from rest_framework.response import Response
 
 from signalements import reporter_tokens, rollup, stats
 from signalements.languages import active_language
-from signalements.models import Category, Department
 from signalements.roles import agent_scope, is_agent
 
 from ..filters import SignalementStatsFilter, search_words
@@ -109,16 +108,15 @@ def rollup_filters(request, filterset, *, ignored=frozenset()) -> rollup.Filters
     if not given.keys() <= ROLLUP_FILTERS:
         return None
 
-    def ids(model, codes):
-        if codes is None:
-            return None
-        return tuple(model.objects.filter(code__in=codes).values_list("pk", flat=True))
+    def ids(name):  # (the filter's own lookup of the codes: made once)
+        codes = given.get(name)
+        return None if codes is None else filterset.filters[name].ids_of(codes)
 
     return rollup.Filters(
         public_only=public_only,
         statuses=tuple(given["status"]) if "status" in given else None,
-        category_ids=ids(Category, given.get("category")),
-        department_ids=ids(Department, given.get("department")),
+        category_ids=ids("category"),
+        department_ids=ids("department"),
         created_after=given.get("created_after"),
         created_before=given.get("created_before"),
     )
