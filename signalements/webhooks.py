@@ -483,8 +483,10 @@ def deliver(delivery_id: int) -> str:
             delivering_since__lt=now - lease(),
         )
     else:
+        # Due, to the microsecond: a duplicate task (the sweeper may enqueue one while
+        # the first is running) must not attempt again before the retry delay.
         claim = Q(status=Status.PENDING) & (
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
         )
     claimed = WebhookDelivery.objects.filter(claim, pk=delivery.pk).update(
         status=Status.DELIVERING, delivering_since=now

@@ -601,6 +601,25 @@ def test_a_delivery_being_attempted_is_not_attempted_twice(endpoint, receiver, o
     assert receiver.received == []
 
 
+def test_a_duplicate_task_does_not_attempt_before_the_retry_delay(
+    endpoint, receiver, on_commit, settings
+):
+    # The sweeper may enqueue a delivery a second time while its first task runs (it is
+    # no longer waiting then); that task must not retry early, even by a second.
+    settings.WEBHOOK_RETRY_DELAYS = (timedelta(milliseconds=800),)
+    receiver.fail_first = 1
+    create_report(on_commit)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+
+    assert webhooks.deliver.call(delivery.pk) == "not due, or being delivered"
+    assert len(receiver.received) == 1
+    time.sleep(0.9)
+    with on_commit():
+        assert webhooks.deliver.call(delivery.pk) == "delivered"
+    assert len(receiver.received) == 2
+
+
 # --- A failing endpoint is disabled --------------------------------------------------------
 
 
