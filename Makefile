@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BENCH_VENV := .venv-bench
+AUDIT_VENV := .venv-audit
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # make serve listens on every interface, as production servers behind a proxy do.
@@ -14,7 +15,7 @@ export WEB_CONCURRENCY ?= 2
 # `make worker` instead).
 TASK_WORKERS ?= 1
 
-.PHONY: run serve worker test test-postgres bench bench-admin bench-scale lint format schema clean help
+.PHONY: run serve worker test test-postgres bench bench-admin bench-scale audit lint format schema clean help
 
 help:
 	@echo "make run            set up, migrate, load demo data, serve on http://$(HOST):$(PORT) (SQLite)"
@@ -25,6 +26,7 @@ help:
 	@echo "make bench          project vs the seed's FastAPI design, wrk, PostgreSQL (BENCH_DB=sqlite): bench/results.md"
 	@echo "make bench-admin    the admin's pages with 10,000 reports (BENCH_DB=sqlite or PostgreSQL)"
 	@echo "make bench-scale    list, detail, stats at 10,000 and 1,000,000 reports, and the import (both databases): bench/results-scale.md"
+	@echo "make audit          known vulnerabilities in the pinned requirements (pip-audit; needs PyPI and OSV)"
 	@echo "make schema         regenerate the committed OpenAPI schema (schema.yml)"
 	@echo "make lint | format  ruff"
 
@@ -102,6 +104,18 @@ bench-scale: venv messages
 	if [ "$${BENCH_SCALE_DB:-both}" = sqlite ]; then $(BIN)/python bench/scale.py; \
 	else scripts/with-postgres.sh $(BIN)/python bench/scale.py; fi
 
+# Known vulnerabilities in the pinned requirements (and what they pull in), from the Python
+# Packaging Advisory Database and OSV: for operators, before and after an upgrade. It needs
+# to reach pypi.org and osv.dev, which CI machines cannot: CI does not run it.
+$(AUDIT_VENV)/bin/.installed: requirements-audit.txt
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r requirements-audit.txt
+	touch $@
+
+audit: $(AUDIT_VENV)/bin/.installed
+	$(AUDIT_VENV)/bin/pip-audit --strict --progress-spinner off -r requirements.txt -r requirements-dev.txt
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -125,4 +139,4 @@ messages-update: venv
 	DEBUG=1 $(BIN)/python manage.py makemessages -l fr --no-location --no-obsolete
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(AUDIT_VENV) staticfiles .pytest_cache

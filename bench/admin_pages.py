@@ -105,6 +105,8 @@ def main() -> None:
         SECRET_KEY="bench-only",
         ALLOWED_HOSTS="testserver",
         DEBUG="0",
+        # Django's test client speaks plain HTTP: not redirected to HTTPS.
+        SECURE_SSL_REDIRECT="0",
     )
     import django
 

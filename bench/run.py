@@ -734,6 +734,8 @@ def prepare(
         # Production settings, as `make serve` has them, less the rate limits.
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        # Plain HTTP on loopback, no proxy: not redirected to HTTPS (on by default).
+        "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": project_url,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "THROTTLE_ANON_CREATE": "",

@@ -386,6 +386,8 @@ def project_env(url: str, workdir: Path) -> dict:
         **os.environ,
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        # Plain HTTP on loopback, no proxy: not redirected to HTTPS (on by default).
+        "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": url,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "THROTTLE_ANON_CREATE": "",

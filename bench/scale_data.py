@@ -108,7 +108,7 @@ def setup(media: Path) -> dict:
 
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from signalements.models import Area, Category, Department
 
@@ -124,10 +124,11 @@ def setup(media: Path) -> dict:
         },
     )
     agent = get_user_model().objects.get(username=AGENT)
-    token, _ = Token.objects.get_or_create(user=agent)
+    # A token that does not expire during a long run (stored hashed: kept in the fixture).
+    _, token = AuthToken.objects.create(user=agent, expiry=None)
     write_photos(media)
     return {
-        "token": token.key,
+        "token": token,
         "categories": sorted(Category.objects.values_list("code", flat=True)),
         "districts": {
             area.code: [

@@ -9,7 +9,10 @@ task per recipient: a retry sends to that one again, not to everyone.
   confirmation of the new report with its reference and link; each status change;
   each public update that an agent writes. Unless they unsubscribed from the report.
   The "resolved" email asks them whether the problem is fixed: two signed links
-  ("fixed", "not fixed") to the page of their verdict (`feedback.py`).
+  ("fixed", "not fixed") to the page of their verdict (`feedback.py`). A contact
+  email gets all but the first only once its owner confirmed it: the first carries the
+  link that confirms it (`contact_confirmation.py`), as does the email sent to a
+  contact address changed later.
 - To the report's **followers** (`subscriptions.py`), in each one's language: its status
   changes and public updates, with nothing of the reporter's contact data.
 
@@ -23,7 +26,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
-from . import emails, events, feedback
+from . import contact_confirmation, emails, events, feedback
 from .languages import language_for
 from .models import Comment, ReporterOptOut, Signalement, Status, Subscription
 from .subscriptions import report_summary, report_unsubscribe_url, reporter_address
@@ -55,6 +58,8 @@ def on_event(event: events.Event) -> None:
     report = event.report
     if event.kind == events.CREATED:
         enqueue_on_commit(send_creation_email, report.pk)
+    elif event.kind == events.UPDATED and "contact_email" in event.data.get("fields", ()):
+        enqueue_on_commit(send_contact_confirmation_email, report.pk)
     elif event.kind == events.STATUS_CHANGED and event.data["notify"]:
         change = (event.data["from"], event.data["to"], event.data["note"])
         enqueue_on_commit(send_status_email, report.pk, *change)
@@ -76,8 +81,9 @@ def has_followers(report: Signalement) -> bool:
     ).exists()
 
 
-def _reporter_report(report_id: int) -> tuple[Signalement | None, str]:
-    """The report and its reporter's address, or why they are not written to."""
+def _reporter_report(report_id: int, *, confirmed: bool = True) -> tuple[Signalement | None, str]:
+    """The report whose reporter is written to, or why they are not: with `confirmed`,
+    only at a confirmed address (`contact_confirmation.py`)."""
     report = Signalement.objects.select_related("reporter").filter(pk=report_id).first()
     if report is None:
         return None, "report deleted"
@@ -85,6 +91,8 @@ def _reporter_report(report_id: int) -> tuple[Signalement | None, str]:
         return None, "no address"
     if ReporterOptOut.objects.filter(signalement=report).exists():
         return None, "unsubscribed"
+    if confirmed and not contact_confirmation.is_confirmed(report):
+        return None, "address not confirmed"
     return report, ""
 
 
@@ -114,10 +122,12 @@ def _send_to_reporter(
 
 @retried_task(delays=EMAIL_RETRY_DELAYS)
 def send_creation_email(report_id: int) -> str:
-    """Tell the reporter that their report was received: its reference and its link."""
-    report, why_not = _reporter_report(report_id)
+    """Tell the reporter that their report was received: its reference and its link,
+    and, to a contact address not confirmed yet, the link that confirms it."""
+    report, why_not = _reporter_report(report_id, confirmed=False)
     if report is None:
         return why_not
+    confirmed = contact_confirmation.adopt(report)
     with translation.override(language_for(report.language)):
         recipient = recipient_of(report)
         message = emails.compose(
@@ -129,6 +139,33 @@ def send_creation_email(report_id: int) -> str:
                 "title": report.title,
                 "url": emails.report_url(report.pk),
                 "stop_url": report_unsubscribe_url(report.pk, recipient),
+                "confirm_url": "" if confirmed else contact_confirmation.confirm_url(report),
+                "confirm_days": settings.CONTACT_CONFIRM_DAYS,
+            },
+        )
+    message.send()
+    return "sent" if confirmed else "sent, with the link to confirm the address"
+
+
+@retried_task(delays=EMAIL_RETRY_DELAYS)
+def send_contact_confirmation_email(report_id: int) -> str:
+    """The link that confirms a report's contact address, once it was changed (the
+    creation email carried the first address's)."""
+    report, why_not = _reporter_report(report_id, confirmed=False)
+    if report is None:
+        return why_not
+    if contact_confirmation.adopt(report):
+        return "confirmed already"
+    with translation.override(language_for(report.language)):
+        message = emails.compose(
+            "confirm_contact",
+            to=report.contact_email,
+            subject=_("[%(reference)s] Confirm your address") % {"reference": report.reference},
+            context={
+                "reference": report.reference,
+                "url": emails.report_url(report.pk),
+                "confirm_url": contact_confirmation.confirm_url(report),
+                "confirm_days": settings.CONTACT_CONFIRM_DAYS,
             },
         )
     message.send()

@@ -13,6 +13,12 @@ this module makes sure they are not kept longer than needed:
 - `erase_contact_data()` (`POST /api/me/erase-contact-data/`) blanks the contact fields
   of a reporter's own reports at their request; they stay linked to their reports.
 
+Both also blank the reporter's own words in their verdicts on these reports (`Feedback.
+comment`, `feedback.py`: a private answer to the agents, which may hold a phone number as
+well as any contact field), in the verdicts' history too; anonymization also detaches the
+reporter as the verdicts' author. The quotation of such words in a reopened report's note
+is a comment body, and stays (see below).
+
 Both are recorded in the report's history as a change with a reason, and both also blank
 the same data in the report's earlier historical records: otherwise the history (read by
 agents, the admin's "History" page) would keep it forever. Anonymization goes further and
@@ -40,14 +46,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from simple_history.utils import bulk_update_with_history
 
+from . import contact_confirmation
 from .languages import default_language
-from .models import CLOSED_STATUSES, Comment, Signalement, Status, Subscription
+from .models import CLOSED_STATUSES, Comment, Feedback, Signalement, Status, Subscription
 from .subscriptions import prune_unconfirmed
 
 logger = logging.getLogger(__name__)
@@ -80,6 +87,7 @@ def erasure_reason() -> str:
 
 
 HistoricalSignalement = Signalement.history.model
+HistoricalFeedback = Feedback.history.model
 
 
 def retention_period() -> timedelta:
@@ -119,11 +127,14 @@ def _contact_filled() -> Q:
 
 def holds_personal_data() -> Q:
     """Reports with something left to anonymize: contact data or a reporter, on the
-    report or in its history."""
+    report or in its history, or a verdict that holds the reporter's words or account."""
     in_history = HistoricalSignalement.objects.filter(id=OuterRef("pk")).filter(
         _contact_filled() | Q(reporter__isnull=False)
     )
-    return _contact_filled() | Q(reporter__isnull=False) | Exists(in_history)
+    in_verdicts = Feedback.objects.filter(signalement=OuterRef("pk")).filter(
+        ~Q(comment="") | Q(author__isnull=False)
+    )
+    return _contact_filled() | Q(reporter__isnull=False) | Exists(in_history) | Exists(in_verdicts)
 
 
 def holds_contact_data() -> Q:
@@ -248,7 +259,25 @@ def _anonymize_batch(reports: list[Signalement], *, reason: str) -> None:
     Comment.objects.filter(
         signalement_id__in=ids, author_role="reporter", author__isnull=False
     ).update(author=None)
+    erase_verdict_comments(ids, detach_author=True)
     _blank_and_record(reports, detach_reporter=True, reason=reason, by=None)
+    # The confirmation of their contact addresses goes with the addresses.
+    contact_confirmation.forget(ids)
+
+
+def erase_verdict_comments(report_ids: list[int], *, detach_author: bool) -> int:
+    """Blank the reporter's words in their verdicts on these reports, in the verdicts'
+    history too; with `detach_author`, the verdicts and their history no longer name the
+    reporter's account (as author, or as who recorded them). The agents' decisions stay.
+    Returns how many verdicts changed."""
+    verdicts = Feedback.objects.filter(signalement_id__in=report_ids)
+    history = HistoricalFeedback.objects.filter(signalement_id__in=report_ids)
+    if not detach_author:
+        history.exclude(comment="").update(comment="")
+        return verdicts.exclude(comment="").update(comment="")
+    history.filter(history_user_id=F("author_id")).update(history_user=None)
+    history.filter(~Q(comment="") | Q(author__isnull=False)).update(comment="", author=None)
+    return verdicts.filter(~Q(comment="") | Q(author__isnull=False)).update(comment="", author=None)
 
 
 def _delete_follows(reports: list[Signalement]) -> int:
@@ -283,11 +312,14 @@ def _blank_and_record(reports: list[Signalement], *, detach_reporter: bool, reas
 
 def erase_contact_data(*, user) -> int:
     """Blank the contact fields of `user`'s own reports (in their history too) and record
-    it in their history; they stay the reporter. Returns how many reports had contact
-    data left (0 on a second call)."""
+    it in their history; they stay the reporter. Their words in their verdicts on these
+    reports are blanked too. Returns how many reports had contact data left (0 on a
+    second call)."""
     with transaction.atomic():
         own = Signalement.objects.filter(reporter=user).order_by("pk")
-        list(own.select_for_update().values_list("pk", flat=True))
+        erase_verdict_comments(
+            list(own.select_for_update().values_list("pk", flat=True)), detach_author=False
+        )
         reports = list(own.filter(holds_contact_data()))
         if not reports:
             return 0
@@ -295,5 +327,51 @@ def erase_contact_data(*, user) -> int:
             **BLANK_CONTACT
         )
         _blank_and_record(reports, detach_reporter=False, reason=erasure_reason(), by=user)
+        # The confirmation of their contact addresses goes with the addresses.
+        contact_confirmation.forget(report.pk for report in reports)
     logger.info("Erased the contact data of %d reports at their reporter's request.", len(reports))
     return len(reports)
+
+
+@dataclass
+class AddressErasure:
+    """What `erase_address()` did: the reports whose contact data went, the reports whose
+    history only held the address, the follows and alerts deleted."""
+
+    reports: int = 0
+    history_only: int = 0
+    subscriptions: int = 0
+
+
+def erase_address(*, email: str) -> AddressErasure:
+    """The erasure for a person known by their address only (an anonymous reporter's
+    request, carried out by an operator: `manage.py erase_contact_data --email`): blank
+    the contact fields of the reports given with `email` (case ignored), in their history
+    too, and their words in their verdicts, recorded in the reports' history; blank the
+    contact fields of the historical records that hold the address on reports that now
+    have another one; delete the follows and alerts at the address."""
+    result = AddressErasure()
+    with transaction.atomic():
+        given = Signalement.objects.filter(contact_email__iexact=email).order_by("pk")
+        ids = list(given.select_for_update().values_list("pk", flat=True))
+        erase_verdict_comments(ids, detach_author=False)
+        reports = list(given.filter(holds_contact_data()))
+        if reports:
+            HistoricalSignalement.objects.filter(id__in=ids).update(**BLANK_CONTACT)
+            _blank_and_record(reports, detach_reporter=False, reason=erasure_reason(), by=None)
+            contact_confirmation.forget(report.pk for report in reports)
+        earlier = HistoricalSignalement.objects.filter(contact_email__iexact=email)
+        result.history_only = earlier.values("id").distinct().count()
+        earlier.update(**BLANK_CONTACT)
+        result.reports = len(reports)
+        result.subscriptions = (
+            Subscription.objects.filter(email__iexact=email)
+            .delete()[1]
+            .get(Subscription._meta.label, 0)
+        )
+    logger.info(
+        "Erased the contact data of %d reports (and %d reports' history) at a request.",
+        result.reports,
+        result.history_only,
+    )
+    return result

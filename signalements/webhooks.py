@@ -59,7 +59,7 @@ from django.utils.translation import gettext as _
 from django_tasks import task
 from standardwebhooks import Webhook
 
-from . import events
+from . import events, metrics, photo_access
 from .models import (
     Attachment,
     Comment,
@@ -120,17 +120,24 @@ def iso(value: datetime | None) -> str | None:
 
 
 def absolute(url: str) -> str:
-    """A photo's URL as integrators can fetch it: the storage's own when absolute (S3…),
-    else on the server's public address (PUBLIC_BASE_URL, the emails' links' too)."""
+    """A photo's URL as integrators can fetch it: on the server's public address
+    (PUBLIC_BASE_URL, the emails' links' too)."""
     base = getattr(settings, "PUBLIC_BASE_URL", "")
     return urljoin(base.rstrip("/") + "/", url) if base and url.startswith("/") else url
 
 
-def attachment_data(attachment: Attachment) -> dict:
+def photo_links() -> photo_access.Links:
+    """The photo URLs of a body: on the public address; a hidden report's signed for
+    WEBHOOK_PHOTO_URL_TTL_SECONDS (a body is kept and retried for hours)."""
+    return photo_access.Links(absolute, ttl=settings.WEBHOOK_PHOTO_URL_TTL_SECONDS)
+
+
+def attachment_data(attachment: Attachment, *, public: bool, links=None) -> dict:
+    links = links or photo_links()
     return {
         "id": attachment.pk,
-        "url": absolute(attachment.file.url),
-        "thumbnail_url": absolute(attachment.thumbnail.url),
+        "url": links.url(attachment.file.name, public=public),
+        "thumbnail_url": links.url(attachment.thumbnail.name, public=public),
         "content_type": attachment.content_type,
         "size": attachment.size,
         "width": attachment.width,
@@ -142,6 +149,7 @@ def attachment_data(attachment: Attachment) -> dict:
 def report_data(report: Signalement) -> dict:
     """The report's public representation, as the REST API gives it to the public."""
     original = report.duplicate_of
+    links = photo_links()
     return {
         "id": report.pk,
         "uuid": str(report.uuid),
@@ -157,7 +165,10 @@ def report_data(report: Signalement) -> dict:
         "address": report.address,
         "media_url": report.media_url,
         "extra": report.extra,
-        "attachments": [attachment_data(photo) for photo in report.attachments.all()],
+        "attachments": [
+            attachment_data(photo, public=report.is_public, links=links)
+            for photo in report.attachments.all()
+        ],
         "department": report.department.code if report.department_id else None,
         "areas": report.area_codes,
         "due_at": iso(report.due_at),
@@ -195,10 +206,11 @@ def event_data(event: events.Event) -> dict | None:
                 "created_at": iso(comment.created_at),
             }
         }
-    elif event.kind == events.ATTACHMENT_ADDED:
-        photos = Attachment.objects.filter(pk__in=event.data["attachment_ids"])
-        extra = {"attachments": [attachment_data(photo) for photo in photos]}
     report = Signalement.objects.select_related("category", "duplicate_of").get(pk=event.report.pk)
+    if event.kind == events.ATTACHMENT_ADDED:
+        photos = Attachment.objects.filter(pk__in=event.data["attachment_ids"])
+        public = report.is_public  # a hidden report's photos on signed URLs
+        extra = {"attachments": [attachment_data(photo, public=public) for photo in photos]}
     return {"signalement": report_data(report), **extra}
 
 
@@ -546,6 +558,9 @@ def finish(delivery: WebhookDelivery, outcome: Outcome, *, started_at: datetime)
                 enqueue_on_commit(deliver.using(run_after=result["next_attempt_at"]), delivery.pk)
         else:
             enqueue_next(delivery)
+    metrics.webhook_attempt(
+        succeeded=outcome.succeeded, given_up=result["status"] == Status.FAILED_GIVEN_UP
+    )
     return result["status"] if outcome.succeeded else f"{result['status']}: {outcome.error}"
 
 

@@ -5,10 +5,13 @@ laptop with no configuration at all (SQLite file next to manage.py); production 
 `DATABASE_URL`, `SECRET_KEY`, `ALLOWED_HOSTS` and leaves `DEBUG` off.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
+import csp.constants as csp
 import environ
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,20 +46,30 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
-    "rest_framework.authtoken",
+    # API tokens stored hashed, with an expiry (django-rest-knox, named for the admin).
+    "signalements.api_tokens.ApiTokensConfig",
     "simple_history",
+    "csp",
+    "corsheaders",
     # Background work: Django's tasks API (the django-tasks backport), its database queue.
     "django_tasks",
     "django_tasks_db",
 ]
 
 MIDDLEWARE = [
+    # Tells the request's log line and metrics its route and user (observability.py).
+    "signalements_project.observability.RequestContextMiddleware",
     # A URL over MAX_URL_LENGTH is a 414 before anything parses it (limits.py).
     "signalements_project.limits.UrlLengthMiddleware",
     # Forwarded headers from anyone but our proxy are dropped (proxies.py).
     "signalements_project.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # CORS headers for CORS_ALLOWED_ORIGINS (security.py), and preflights answered.
+    "signalements_project.security.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below whitenoise: static files get neither (they are public and carry no policy).
+    "signalements_project.security.ContentSecurityPolicyMiddleware",
+    "signalements_project.security.PrivateResponseMiddleware",
     # ETag (MD5 of the exact bytes) on GET responses, and 304 for a matching
     # If-None-Match.
     "django.middleware.http.ConditionalGetMiddleware",
@@ -142,6 +155,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- API tokens and logins ------------------------------------------------------------
+# API tokens (django-rest-knox, signalements/api_tokens.py): stored hashed, each valid
+# TOKEN_TTL_DAYS days from the login that made it (0: until revoked). Not renewed by use
+# (knox's AUTO_REFRESH off): a token that leaked stops working on its date however much
+# it is used; a client logs in again for a new one.
+TOKEN_TTL_DAYS = env.int("TOKEN_TTL_DAYS", default=30)
+if TOKEN_TTL_DAYS < 0:
+    raise ImproperlyConfigured("TOKEN_TTL_DAYS must be 0 (no expiry) or a number of days.")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=TOKEN_TTL_DAYS) if TOKEN_TTL_DAYS else None,
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+# Lockout (signalements/lockout.py): after LOGIN_FAILURE_LIMIT failed logins for one
+# account from one client address (admin login, token login, HTTP Basic), that account
+# is refused from that address for LOGIN_LOCKOUT_MINUTES, even with the right password.
+# 0 disables it. Counted in the cache, as the throttles are (CACHE_URL).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+
 # --- Internationalisation -------------------------------------------------------------
 # French first: the default when a request asks for no language we speak (English
 # with `Accept-Language: en`). Source strings are English; the French catalogue is
@@ -165,9 +198,6 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # A relative MEDIA_ROOT is taken from the project directory.
 MEDIA_ROOT = BASE_DIR / env.str("MEDIA_ROOT", default="media")
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
-# Django serves MEDIA_ROOT itself in development; in production a proxy or the storage
-# does (see the README), unless SERVE_MEDIA is on (a single server without a proxy).
-SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 STORAGES = {
     "default": {
         "BACKEND": env.str(
@@ -182,6 +212,25 @@ STORAGES = {
     },
 }
 
+# --- Photos access (signalements/photo_access.py) -------------------------------------
+# Every photo is served by Django at MEDIA_URL (/media/ when MEDIA_URL is on another
+# host), after a check: anyone gets a public report's photos; a hidden report's only
+# through a signed URL (handed to those who may see the report, valid between
+# PHOTO_URL_TTL_SECONDS and twice that, the same URL within each such window) or to a
+# logged-in user who may see the report (the admin).
+PHOTO_URL_TTL_SECONDS = env.int("PHOTO_URL_TTL_SECONDS", default=3600)
+# Webhook bodies are kept and retried for hours: their signed photo URLs last this long.
+WEBHOOK_PHOTO_URL_TTL_SECONDS = env.int("WEBHOOK_PHOTO_URL_TTL_SECONDS", default=7 * 24 * 3600)
+# How long browsers and shared caches may keep a public report's photo (a report hidden
+# later stops being served by this server at once, by caches after this long).
+PHOTO_PUBLIC_CACHE_SECONDS = env.int("PHOTO_PUBLIC_CACHE_SECONDS", default=300)
+# Behind nginx: the internal location that serves MEDIA_ROOT (e.g. /protected-media/);
+# Django checks, then answers with X-Accel-Redirect and nginx sends the file. Empty: Django
+# streams it.
+PHOTO_ACCEL_REDIRECT = env.str("PHOTO_ACCEL_REDIRECT", default="")
+if PHOTO_URL_TTL_SECONDS < 1 or WEBHOOK_PHOTO_URL_TTL_SECONDS < 1:
+    raise ImproperlyConfigured("Photo URLs' lifetimes are at least one second.")
+
 # --- Security (production) ------------------------------------------------------------
 # Longest URL served (path and query string); longer is a 414 (limits.py).
 MAX_URL_LENGTH = env.int("MAX_URL_LENGTH", default=8192)
@@ -194,16 +243,95 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 # itself when NUM_PROXIES is set, as deployments configured before it were.
 BEHIND_PROXY = env.bool("BEHIND_PROXY", default=env.int("NUM_PROXIES", default=0) > 0)
 FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
+# Django's deployment checklist: with DEBUG off, `manage.py check --deploy --fail-level
+# WARNING` passes (tests/test_security.py). Each protection below is on by default with
+# DEBUG off and has a variable to turn it off; `make run` (DEBUG=1, plain HTTP on
+# loopback) has them off.
+# HTTPS as the proxy saw it: its `X-Forwarded-Proto: https` (believed only from
+# FORWARDED_ALLOW_IPS, proxies.py). On with BEHIND_PROXY.
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https")
-    if env.bool("SECURE_PROXY_SSL_HEADER", default=False)
+    if env.bool("SECURE_PROXY_SSL_HEADER", default=BEHIND_PROXY)
     else None
 )
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Plain HTTP is redirected to HTTPS, except the probes, which load balancers and
+# orchestrators call on the server's own address (regular expressions of paths without
+# their first "/", comma-separated). A server tried on a laptop without a proxy:
+# SECURE_SSL_REDIRECT=0.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$", r"^readyz$"])
+# HSTS: a browser that got an HTTPS answer uses only HTTPS for this host for so many
+# seconds (a year). Subdomains and the browsers' preload list are the domain owner's
+# decision (a city's other sites; leaving the list takes months): off unless asked for,
+# and their checks (W005, W021) silenced for that reason.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+# Cookies over HTTPS only, out of the pages' scripts' reach (nothing of ours reads the
+# CSRF cookie: the admin's forms, Swagger UI and DRF's pages get the token in the page).
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Other sites learn nothing of our URLs (a report's, an emailed link's token).
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+# Where the admin is served: a path of its own keeps it from the scanners that try
+# /admin/ (links are reversed, never written).
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
+if not re.fullmatch(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/", ADMIN_URL):
+    raise ImproperlyConfigured("ADMIN_URL is a path such as admin/ or back-office/.")
+# Content-Security-Policy (django-csp; signalements_project/security.py): pages load
+# scripts from this server only, and no inline script (Swagger UI's and Redoc's start
+# from files; an inline one would need nonce="{{ request.csp_nonce }}"). Inline styles
+# are allowed: Redoc writes its styles at run time, DRF's pages and the emailed links'
+# pages carry style attributes or blocks. Images: this server, data: URLs, the admin
+# maps' tile server (ADMIN_MAP_TILES_URL) and the photos' host (MEDIA_URL when it is
+# another host) are added by the middleware, plus CSP_EXTRA_IMG_SRC (e.g. an S3
+# endpoint that serves the photos). Responses that are not pages get
+# `default-src 'none'; frame-ancestors 'none'`.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF, "data:"],
+        "connect-src": [csp.SELF],
+        # Redoc's search runs in a worker made from a blob.
+        "worker-src": [csp.SELF, "blob:"],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
+CSP_EXTRA_IMG_SRC = env.list("CSP_EXTRA_IMG_SRC", default=[])
+# CORS (django-cors-headers; security.py): none by default. The origins listed (e.g.
+# https://app.example.org) may call /api/ and /open311/ from their pages, with the
+# request headers our clients send, and read the response headers they need.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api|open311)/"
+CORS_ALLOW_HEADERS = (
+    *cors_default_headers,
+    "accept-language",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+    "x-reporter-token",
+    "x-request-id",
+)
+CORS_EXPOSE_HEADERS = (
+    "Content-Disposition",
+    "ETag",
+    "Idempotent-Replayed",
+    "Location",
+    "Retry-After",
+    "X-Count",
+    "X-Request-ID",
+)
 
 # --- Email (status notifications to reporters) ---------------------------------------
 # Printed to the console by default; e.g. EMAIL_URL=smtp+tls://user:password@smtp.example.org:587
@@ -216,20 +344,59 @@ EMAIL_RETRY_DELAYS = env.list("EMAIL_RETRY_DELAYS", cast=int, default=[60, 300, 
 # The links in emails (a report, a confirmation, an unsubscribe) start with this: the
 # address where people reach this server (its public HTTPS address behind a proxy).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# A report's contact_email gets its status and update emails once confirmed: the link of
+# the creation email is valid this many days (signalements/contact_confirmation.py).
+CONTACT_CONFIRM_DAYS = env.int("CONTACT_CONFIRM_DAYS", default=30)
 
 # --- Logging: everything to stderr, the process manager collects it -----------------
+# Plain text lines, or one JSON object per line (LOG_FORMAT=json) for a log collector.
+# Every line written while a request runs carries its request id, taken from the
+# request's REQUEST_ID_HEADER when sane, else made, and returned in the response; Django's
+# lines name the route, never the raw path (signalements_project/observability.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is either text or json.")
+REQUEST_ID_HEADER = env.str("REQUEST_ID_HEADER", default="X-Request-ID")
+# The access log: one line per request (method, route, status, duration, user id,
+# request id), written by the application: the servers' own (raw paths, with the tokens
+# of emailed links) stay off (scripts/serve.sh).
+ACCESS_LOG = env.bool("ACCESS_LOG", default=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request": {"()": "signalements_project.observability.RequestLogFilter"}},
+    "formatters": {
+        "text": {"()": "signalements_project.observability.TextFormatter"},
+        "json": {"()": "signalements_project.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "signalements.requests": {"level": "INFO" if ACCESS_LOG else "WARNING"},
+        # Django's own lines through the handler above only (its default console handler,
+        # under DEBUG, would write the raw paths).
+        "django": {"handlers": [], "level": "INFO"},
+        # runserver's request lines (raw paths): the access log above replaces them.
+        "django.server": {"handlers": ["console"], "level": "CRITICAL", "propagate": False},
+    },
 }
+# GET /metrics (Prometheus): served only with `Authorization: Bearer METRICS_TOKEN`; a
+# 404 while it is empty. The counts of several processes are added up through
+# PROMETHEUS_MULTIPROC_DIR (an environment variable, set by scripts/serve.sh).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Django REST Framework ------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an unauthenticated request gets `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # API tokens (django-rest-knox: hashed, expiring), `Authorization: Token …`.
+        "signalements.api.authentication.TokenAuthentication",
         # HTTP Basic, failed attempts limited per address and username.
         "signalements.api.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",

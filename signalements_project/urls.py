@@ -6,39 +6,39 @@ import re
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import Http404
 from django.urls import include, path, re_path
 from django.views import defaults
-from django.views.static import serve
 
+from signalements import photo_access
 from signalements.api import errors as api_errors
 from signalements.open311 import errors as open311_errors
 
-from . import health
+from . import health, observability
 
 urlpatterns = [
     path("healthz", health.alive, name="healthz"),
     path("readyz", health.ready, name="readyz"),
+    # Prometheus' scrapes, with METRICS_TOKEN (a 404 without it).
+    path("metrics", observability.metrics_view, name="metrics"),
     path("api/", include("signalements.api.urls")),
     path("open311/v2/", include("signalements.open311.urls")),
-    path("admin/", admin.site.urls),
+    # ADMIN_URL: admin/ by default (settings.py, "Security").
+    path(settings.ADMIN_URL, admin.site.urls),
     # The admin's choice of language (Django's set_language view, a POST).
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 
 
-def serve_media(request, path):
-    """Uploaded photos, from MEDIA_ROOT: in development, or on a single server without
-    a proxy (SERVE_MEDIA). Otherwise the proxy or the storage (e.g. S3) serves them."""
-    if not settings.SERVE_MEDIA:
-        raise Http404(path)
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
-
-
-if not re.match(r"^(https?:)?//", settings.MEDIA_URL):  # not served from another host
-    urlpatterns.append(
-        re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.+)$", serve_media)
+# Uploaded photos, always through Django: it checks who may have a hidden report's photo
+# (a signed URL, or a logged-in user who may see the report), then streams the file or
+# hands it to nginx or to the storage (signalements/photo_access.py).
+urlpatterns.append(
+    re_path(
+        rf"^{re.escape(photo_access.url_prefix().lstrip('/'))}(?P<path>.+)$",
+        photo_access.serve,
+        name="photo",
     )
+)
 
 
 # Errors outside the views: the API's JSON shape under /api/, Open311's (JSON or XML, by

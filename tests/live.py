@@ -69,12 +69,17 @@ def server_environment(database_url: str, **overrides: str) -> dict:
         "DATABASE_URL": database_url,
         "DEBUG": "0",
         "SECRET_KEY": "test-only-live-server",
+        # Plain HTTP on loopback, no proxy: not redirected to HTTPS (on by default).
+        "SECURE_SSL_REDIRECT": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "THROTTLE_ANON_CREATE": "",
         "THROTTLE_USER_WRITE": "",
         "THROTTLE_LOGIN": "",
         "THROTTLE_ANON_EXPENSIVE_READ": "",
         "THROTTLE_SUBSCRIBE": "",
+        # And the lockout after failed logins (tests/test_lockout.py), which would answer
+        # a fuzzer's repeated wrong credentials with 429s.
+        "LOGIN_FAILURE_LIMIT": "0",
         "LOG_LEVEL": "WARNING",
         "ACCESS_LOG": "0",
         "PYTHONWARNINGS": "ignore",

@@ -205,8 +205,9 @@ class TestUploads:
             response = api_client.get("/api/signalements/")
         assert all(len(report["attachments"]) == 1 for report in response.json()["results"])
 
-    def test_the_photos_are_served_in_development(self, agent_client, client, settings):
-        settings.SERVE_MEDIA = True  # the default when DEBUG is on
+    def test_the_photos_are_served_by_django(self, agent_client, client):
+        # Always, in development and in production: Django checks who may have a photo
+        # (tests/test_photo_access.py).
         signalement = SignalementFactory()
         response = upload(agent_client, signalement.pk, ("a.jpg", images.jpeg_with_gps()))
         path = response.json()[0]["url"].removeprefix("http://testserver")
@@ -214,8 +215,6 @@ class TestUploads:
         assert served.status_code == 200
         assert served["Content-Type"] == "image/jpeg"
         assert b"".join(served.streaming_content) == stored(Attachment.objects.get().file.name)
-        settings.SERVE_MEDIA = False  # production: the proxy or the storage serves them
-        assert client.get(path).status_code == 404
 
     def test_a_new_photo_changes_the_report(self, agent_client):
         signalement = SignalementFactory()
@@ -595,7 +594,9 @@ class TestDeletion:
 class TestStorageBackends:
     def test_any_storage_backend_through_settings(self, agent_client, api_client, settings):
         """Nothing assumes local files: an in-memory storage (as any django-storages
-        backend, configured by MEDIA_STORAGE_BACKEND) takes the photos."""
+        backend, configured by MEDIA_STORAGE_BACKEND) takes the photos. Their URLs are
+        this server's, which checks who asks, then sends to the storage's own URL (an S3
+        bucket's: presigned, see tests/test_photo_access.py)."""
         settings.STORAGES = {
             **settings.STORAGES,
             "default": {
@@ -607,8 +608,12 @@ class TestStorageBackends:
         response = upload(agent_client, signalement.pk, ("a.jpg", images.jpeg_with_gps()))
         assert response.status_code == 201
         photo = response.json()[0]
-        assert photo["url"].startswith("https://photos.example.org/photos/")
-        assert photo["thumbnail_url"].startswith("https://photos.example.org/thumbnails/")
+        assert photo["url"].startswith("http://testserver/media/photos/")
+        assert photo["thumbnail_url"].startswith("http://testserver/media/thumbnails/")
+        for url, folder in [(photo["url"], "photos"), (photo["thumbnail_url"], "thumbnails")]:
+            served = api_client.get(url)
+            assert served.status_code == 302
+            assert served["Location"].startswith(f"https://photos.example.org/{folder}/")
         assert_no_metadata(stored(Attachment.objects.get().file.name))
         assert not (settings.MEDIA_ROOT).exists()
 

@@ -1,8 +1,14 @@
-"""Token authentication, /api/me/, and the login throttle."""
+"""Token authentication, /api/me/, and the login throttle. (How tokens are stored,
+expire, are listed and revoked one by one: test_tokens.py; the lockout after failed
+logins: test_lockout.py.)"""
+
+from datetime import datetime, timedelta
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.crypto import hash_token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from .factories import UserFactory
@@ -22,7 +28,11 @@ def test_a_user_gets_a_token_and_uses_it():
 
     assert response.status_code == 200
     token = response.json()["token"]
-    assert Token.objects.get(user__username="camille").key == token
+    stored = AuthToken.objects.get(user__username="camille")
+    assert stored.digest == hash_token(token)
+    assert response.json()["prefix"] == stored.token_key == token[:15]
+    expiry = datetime.fromisoformat(response.json()["expiry"])
+    assert abs(expiry - (timezone.now() + timedelta(days=30))) < timedelta(minutes=1)
     me = client.get(ME_URL, HTTP_AUTHORIZATION=f"Token {token}")
     assert me.status_code == 200
     assert me.json() == {
@@ -33,7 +43,10 @@ def test_a_user_gets_a_token_and_uses_it():
     }
 
 
-def test_asking_twice_gives_the_same_token():
+def test_each_login_gives_a_new_token_and_the_earlier_ones_keep_working():
+    """Before tokens were hashed, a second login returned the same token; the server can
+    no longer show a token twice, so each login makes one (a client that logged in twice
+    holds two working tokens)."""
     UserFactory(username="camille")
     client = APIClient()
     payload = {"username": "camille", "password": PASSWORD}
@@ -41,7 +54,10 @@ def test_asking_twice_gives_the_same_token():
     first = client.post(TOKEN_URL, payload, format="json").json()["token"]
     second = client.post(TOKEN_URL, payload, format="json").json()["token"]
 
-    assert first == second
+    assert first != second
+    for token in (first, second):
+        me = APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Token {token}")
+        assert me.json()["username"] == "camille"
 
 
 @pytest.mark.parametrize(
@@ -64,7 +80,7 @@ def test_wrong_credentials_are_a_400_with_a_clear_message(payload):
             "attr": "non_field_errors",
         }
     ]
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
 
 
 def test_an_inactive_user_gets_no_token():
@@ -84,18 +100,24 @@ def test_missing_fields_are_named():
     assert {e["attr"] for e in response.json()["errors"]} == {"username", "password"}
 
 
-def test_deleting_the_token_revokes_it():
+def test_deleting_the_token_revokes_all_of_the_users_tokens():
+    """As when a user had a single token that all their clients shared: a logout
+    everywhere. (One token alone: DELETE /api/auth/tokens/{prefix}/.)"""
     user = UserFactory(username="camille")
-    token = Token.objects.create(user=user)
+    _, token = AuthToken.objects.create(user=user)
+    _, other_device = AuthToken.objects.create(user=user)
+    _, neighbours = AuthToken.objects.create(user=UserFactory(username="voisin"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     assert client.delete(TOKEN_URL).status_code == 204
 
-    assert not Token.objects.filter(user=user).exists()
-    response = client.get(ME_URL)
-    assert response.status_code == 401
-    assert response.json()["errors"][0]["code"] == "authentication_failed"
+    assert not AuthToken.objects.filter(user=user).exists()
+    for revoked in (token, other_device):
+        response = APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Token {revoked}")
+        assert response.status_code == 401
+        assert response.json()["errors"][0]["code"] == "authentication_failed"
+    assert APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Token {neighbours}").status_code == 200
 
 
 def test_an_unauthenticated_request_to_a_protected_endpoint_is_a_401_with_a_token_challenge():

@@ -4,8 +4,9 @@
 
 The browser may reach nothing beyond the server: every other request is refused and
 recorded, and the pages must work without it (Swagger UI, Redoc, the admin's maps,
-whose tiles are refused). Screenshots go to tests/screenshots/ (not committed;
-BROWSER_SCREENSHOTS names another folder)."""
+whose tiles are refused). Every tab records the Content-Security-Policy's violations
+(`securitypolicyviolation` events): none may happen. Screenshots go to tests/screenshots/
+(not committed; BROWSER_SCREENSHOTS names another folder)."""
 
 import csv
 import io
@@ -28,6 +29,18 @@ CATALOGUE = ROOT / "signalements" / "locale" / "fr" / "LC_MESSAGES" / "django.po
 PASSWORD = "signalements"  # the demo accounts' (load_demo_data)
 # A laptop's screen: the report list must fit it.
 VIEWPORT = {"width": 1366, "height": 900}
+# Each page reports what its Content-Security-Policy refused, to the test (`csp_violation`).
+# The admin where the server is told to serve it (ADMIN_URL): not at /admin/, where
+# nothing is, so that a link written rather than reversed fails.
+ADMIN = "/back-office/"
+LISTEN_TO_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations = (window.cspViolations || 0) + 1;
+  window.csp_violation(
+    `${event.effectiveDirective} refused ${event.blockedURI || "inline"} on ${location.pathname}`
+  );
+});
+"""
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -41,7 +54,7 @@ pytestmark = pytest.mark.skipif(
 def server(tmp_path_factory):
     """The production server with the demo data, and its database's URL."""
     with live_database("sqlite", tmp_path_factory.mktemp("browser")) as url:
-        env = server_environment(url)
+        env = server_environment(url, ADMIN_URL=ADMIN)
         for command in (["load_demo_data"], ["collectstatic", "--noinput", "-v0"]):
             subprocess.run(
                 [sys.executable, "manage.py", *command],
@@ -51,7 +64,7 @@ def server(tmp_path_factory):
                 capture_output=True,
                 timeout=300,
             )
-        live = LiveServer(url, workers=1)
+        live = LiveServer(url, workers=1, ADMIN_URL=ADMIN)
         try:
             yield live, url
         finally:
@@ -91,6 +104,9 @@ class Page:
         self.context.set_default_timeout(15_000)
         self.elsewhere: list[str] = []
         self.context.route("**/*", self._only_loopback)
+        self.violations: list[str] = []
+        self.context.expose_function("csp_violation", self._violation)
+        self.context.add_init_script(LISTEN_TO_CSP_VIOLATIONS)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
@@ -103,6 +119,9 @@ class Page:
             self.elsewhere.append(route.request.url)
             route.abort()
 
+    def _violation(self, description: str) -> None:
+        self.violations.append(description)
+
     def goto(self, path: str):
         response = self.page.goto(self.base_url + path)
         assert response.status < 400, (path, response.status)
@@ -113,7 +132,7 @@ class Page:
         self.page.screenshot(path=SCREENSHOTS / f"{self.name}-{label}.png", full_page=True)
 
     def login(self, username: str) -> None:
-        page = self.goto("/admin/login/")
+        page = self.goto(ADMIN + "login/")
         page.fill("#id_username", username)
         page.fill("#id_password", PASSWORD)
         page.click("input[type=submit]")
@@ -137,6 +156,7 @@ def tab(request, browser, server):
     yield open_tab
     for page in opened:
         assert page.errors == [], page.errors
+        assert page.violations == [], page.violations
         page.close()
 
 
@@ -274,7 +294,7 @@ def test_an_agent_triages_a_report_from_its_page(tab, server):
     ) == [("acknowledged",)]
 
     # Export the list to CSV.
-    page.goto(browser.base_url + "/admin/signalements/signalement/")
+    page.goto(browser.base_url + ADMIN + "signalements/signalement/")
     page.check("#action-toggle")
     page.select_option("select[name=action]", "export_csv")
     with page.expect_download() as download:
@@ -347,11 +367,12 @@ def test_the_admin_shows_no_untranslated_string_of_ours(tab, server, language):
     _, _, listed = live.request("GET", "/api/signalements/?page_size=1")
     report_id = listed["results"][0]["id"]
     pages = {
-        "dashboard": "/admin/",
-        "list": "/admin/signalements/signalement/?map=1",
-        "report": f"/admin/signalements/signalement/{report_id}/change/",
-        "category": "/admin/signalements/category/",
-        "category-page": "/admin/signalements/category/"
+        "dashboard": ADMIN,
+        "list": ADMIN + "signalements/signalement/?map=1",
+        "report": ADMIN + f"signalements/signalement/{report_id}/change/",
+        "category": ADMIN + "signalements/category/",
+        "category-page": ADMIN
+        + "signalements/category/"
         + str(
             sql(
                 server[1],
@@ -359,10 +380,10 @@ def test_the_admin_shows_no_untranslated_string_of_ours(tab, server, language):
             )[0][0]
         )
         + "/change/",
-        "api-keys": "/admin/signalements/apikey/",
-        "history": f"/admin/signalements/signalement/{report_id}/history/",
-        "webhook-endpoint": "/admin/signalements/webhookendpoint/add/",
-        "webhook-deliveries": "/admin/signalements/webhookdelivery/",
+        "api-keys": ADMIN + "signalements/apikey/",
+        "history": ADMIN + f"signalements/signalement/{report_id}/history/",
+        "webhook-endpoint": ADMIN + "signalements/webhookendpoint/add/",
+        "webhook-deliveries": ADMIN + "signalements/webhookdelivery/",
     }
     problems = {}
     for name, path in pages.items():
@@ -373,3 +394,54 @@ def test_the_admin_shows_no_untranslated_string_of_ours(tab, server, language):
             problems[name] = shown
         browser.screenshot(f"{name}-{language}")
     assert problems == {}, problems
+
+
+def test_no_page_breaks_its_content_security_policy(tab, server):
+    """The admin's pages (the dashboard, the list with its map, a report's page with its
+    map, an area's map), the documentation pages and DRF's pages load and run under
+    the policy without one refusal (the `tab` fixture asserts that at the end)."""
+    live, database = server
+    browser = tab()
+    page = browser.page
+    # The listener hears what the policy refuses: an inline script, say.
+    browser.goto("/api/redoc/")
+    page.evaluate(
+        "const script = document.createElement('script');"
+        "script.text = 'window.injected = true';"
+        "document.head.appendChild(script);"
+    )
+    page.wait_for_function("() => window.cspViolations === 1")
+    assert page.evaluate("window.injected") is None
+    assert browser.violations == ["script-src-elem refused inline on /api/redoc/"]
+    browser.violations.clear()
+
+    page = browser.goto("/api/docs/")
+    page.wait_for_selector(".swagger-ui .information-container .title")
+    page.locator("#operations-signalements-signalements_list .opblock-summary").click()
+    page = browser.goto("/api/redoc/")
+    page.get_by_text("/api/signalements/", exact=False).first.wait_for()
+    browser.goto("/api/signalements/?format=api")
+
+    browser.login("admin")
+    report_id = sql(
+        database, "SELECT max(id) FROM signalements_signalement WHERE latitude IS NOT NULL"
+    )[0][0]
+    area_id = sql(database, "SELECT min(id) FROM signalements_area")[0][0]
+    pages = {
+        ADMIN: "#dashboard",
+        ADMIN + "signalements/signalement/": "#changelist-map-panel summary",
+        ADMIN + f"signalements/signalement/{report_id}/change/": "#report-map.leaflet-container",
+        ADMIN + "signalements/category/add/": "#category_form",
+        ADMIN + f"signalements/area/{area_id}/change/": "#area-map.leaflet-container",
+    }
+    for path, shown in pages.items():
+        response = page.goto(browser.base_url + path)
+        assert response.status == 200, path
+        policy = response.header_value("content-security-policy")
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
+        page.wait_for_selector(shown)
+        if shown.endswith("summary"):  # the list's map, drawn once opened
+            page.click(shown)
+            page.wait_for_selector("#changelist-map.leaflet-container")
+        page.wait_for_load_state("networkidle")
+    assert browser.violations == []

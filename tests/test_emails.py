@@ -14,6 +14,7 @@ from django.urls import reverse
 from signalements import emails
 from signalements.models import ReporterOptOut, Signalement
 
+from .contact_addresses import confirmed
 from .factories import SignalementFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +130,7 @@ def test_a_logged_in_reporter_is_written_to_at_their_accounts_address(
 def test_the_status_email_has_both_parts_and_a_one_click_unsubscribe_that_works(
     agent_client, api_client, django_capture_on_commit_callbacks
 ):
-    report = SignalementFactory(contact_email="lea@example.org", title="Lampadaire")
+    report = confirmed(SignalementFactory(contact_email="lea@example.org", title="Lampadaire"))
 
     with django_capture_on_commit_callbacks(execute=True):
         agent_client.post(
@@ -181,7 +182,7 @@ def test_the_status_email_has_both_parts_and_a_one_click_unsubscribe_that_works(
 def test_the_status_email_in_english_for_a_report_made_in_english(
     agent_client, django_capture_on_commit_callbacks
 ):
-    report = SignalementFactory(contact_email="lea@example.org", language="en")
+    report = confirmed(SignalementFactory(contact_email="lea@example.org", language="en"))
 
     with django_capture_on_commit_callbacks(execute=True):
         agent_client.post(transition_url(report), {"status": "rejected"}, format="json")
@@ -194,8 +195,10 @@ def test_the_status_email_in_english_for_a_report_made_in_english(
 
 
 def test_a_subject_never_holds_what_people_wrote(agent_client, django_capture_on_commit_callbacks):
-    report = SignalementFactory(
-        contact_email="lea@example.org", title="Bcc: victime@example.org\nURGENT gagnez"
+    report = confirmed(
+        SignalementFactory(
+            contact_email="lea@example.org", title="Bcc: victime@example.org\nURGENT gagnez"
+        )
     )
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -228,7 +231,7 @@ def test_a_subject_never_holds_what_people_wrote(agent_client, django_capture_on
 def test_an_agents_public_update_is_emailed_to_the_reporter(
     agent_client, django_capture_on_commit_callbacks, language, subject, intro
 ):
-    report = SignalementFactory(contact_email="lea@example.org", language=language)
+    report = confirmed(SignalementFactory(contact_email="lea@example.org", language=language))
 
     with django_capture_on_commit_callbacks(execute=True):
         agent_client.post(comments_url(report), {"body": "Réparé demain matin."}, format="json")

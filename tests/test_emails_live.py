@@ -4,8 +4,9 @@ process of its own, on the database queue) that sends the email, and a real SMTP
 on loopback (aiosmtpd, `tests/smtp_sink.py`) that receives it. On SQLite, and on
 PostgreSQL under `make test-postgres`.
 
-- The reporter's status email arrives as a multipart message (text and HTML), in
-  French, with RFC 8058's one-click unsubscribe, whose link works on the server.
+- The reporter's status email arrives, once Léa confirmed her address on the server (the
+  link of her report's first email), as a multipart message (text and HTML), in French,
+  with RFC 8058's one-click unsubscribe, whose link works on the server.
 - A mail server that refuses at first (451, twice): the worker tries again after
   EMAIL_RETRY_DELAYS (1 s here) and the email arrives; each failed attempt is a task
   result that says it will be retried."""
@@ -35,7 +36,8 @@ from .live import (
 SETUP = """
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
+from signalements import contact_confirmation
 from signalements.models import AGENTS_GROUP, Signalement
 
 agent = User.objects.create_user("agent", "agent@example.org", "x", is_staff=True)
@@ -44,7 +46,7 @@ report = Signalement.objects.create(
     title="Lampadaire éteint", description="Éteint depuis trois soirs.", date=timezone.now(),
     contact_name="Léa Robert", contact_email="lea@example.org", language="fr",
 )
-print(Token.objects.create(user=agent).key, report.pk)
+print(AuthToken.objects.create(user=agent)[1], report.pk, contact_confirmation.confirm_token(report))
 """
 
 
@@ -84,8 +86,9 @@ def start_worker(database_url: str, smtp: SmtpServer, public_url: str) -> Worker
     )
 
 
-def setup(database_url: str) -> tuple[str, int]:
-    """An agent (their API token) and a report of Léa's, in the live database."""
+def setup(database_url: str) -> tuple[str, int, str]:
+    """An agent (their API token), a report of Léa's, and the token of the link that
+    confirms her address, in the live database."""
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", SETUP],
         cwd=ROOT,
@@ -95,8 +98,17 @@ def setup(database_url: str) -> tuple[str, int]:
         text=True,
         timeout=60,
     )
-    token, report_id = done.stdout.splitlines()[-1].split()
-    return token, int(report_id)
+    token, report_id, confirm_token = done.stdout.splitlines()[-1].split()
+    return token, int(report_id), confirm_token
+
+
+def confirm_address(server: LiveServer, confirm_token: str) -> None:
+    """Léa follows the link of her report's first email, and confirms (POST)."""
+    path = f"/api/contact/confirm/{confirm_token}/"
+    status, _, body = server.request("GET", path)
+    assert status == 200 and body["confirmed"] is False, body
+    status, _, body = server.request("POST", path)
+    assert status == 200 and body["confirmed"] is True, body
 
 
 def acknowledge(server: LiveServer, token: str, report_id: int) -> None:
@@ -112,12 +124,13 @@ def acknowledge(server: LiveServer, token: str, report_id: int) -> None:
 @pytest.mark.parametrize("kind", DATABASES)
 def test_the_worker_sends_the_status_email_to_a_real_smtp_server(kind, tmp_path):
     with live_database(kind, tmp_path) as url:
-        token, report_id = setup(url)
+        token, report_id, confirm_token = setup(url)
         server = LiveServer(url, workers=1, TASKS_BACKEND="database")
         public_url = f"http://127.0.0.1:{server.port}"
         smtp = SmtpServer(tmp_path / "smtp")
         worker = start_worker(url, smtp, public_url)
         try:
+            confirm_address(server, confirm_token)
             acknowledge(server, token, report_id)
             [message] = wait_for(smtp.messages)
 
@@ -152,11 +165,12 @@ def test_the_worker_sends_the_status_email_to_a_real_smtp_server(kind, tmp_path)
 @pytest.mark.parametrize("kind", DATABASES)
 def test_a_refused_email_is_sent_again_after_its_delays(kind, tmp_path):
     with live_database(kind, tmp_path) as url:
-        token, report_id = setup(url)
+        token, report_id, confirm_token = setup(url)
         server = LiveServer(url, workers=1, TASKS_BACKEND="database")
         smtp = SmtpServer(tmp_path / "smtp", refuse=2)
         worker = start_worker(url, smtp, f"http://127.0.0.1:{server.port}")
         try:
+            confirm_address(server, confirm_token)
             acknowledge(server, token, report_id)
             [message] = wait_for(smtp.messages)
         finally:

@@ -14,7 +14,7 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, resolve, reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from signalements import exports
 from signalements.api.views import SignalementViewSet, export_csv_view
@@ -377,9 +377,9 @@ def test_agents_and_admins_export_every_report(agent_client, superuser_client, t
 
 
 def test_an_agent_with_an_api_token(api_client, agent_user, two_reports):
-    token = Token.objects.create(user=agent_user)
+    _, token = AuthToken.objects.create(user=agent_user)
 
-    response = api_client.get(EXPORT_URL, HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = api_client.get(EXPORT_URL, HTTP_AUTHORIZATION=f"Token {token}")
 
     assert len(parse(body_of(response))[1]) == 2
 

@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 from signalements import feedback, notifications, services
 from signalements.models import AGENTS_GROUP, Comment, Department, Feedback, Signalement
 
+from .contact_addresses import confirmed
 from .factories import CategoryFactory, SignalementFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -511,7 +512,7 @@ def test_a_bad_answer_parameter_is_a_400(api_client):
 def test_the_resolved_email_asks_the_reporter_with_two_links_that_work(
     agent_client, api_client, django_capture_on_commit_callbacks
 ):
-    report = SignalementFactory(contact_email=CONTACT, language="en")
+    report = confirmed(SignalementFactory(contact_email=CONTACT, language="en"))
     services.transition(signalement=report, to_status="acknowledged")
     transition = reverse("signalement-transition", args=[report.pk])
 
@@ -536,7 +537,7 @@ def test_the_resolved_email_asks_the_reporter_with_two_links_that_work(
 
 
 def test_other_status_emails_ask_nothing(agent_client, django_capture_on_commit_callbacks):
-    report = SignalementFactory(contact_email=CONTACT)
+    report = confirmed(SignalementFactory(contact_email=CONTACT))
     transition = reverse("signalement-transition", args=[report.pk])
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -547,7 +548,7 @@ def test_other_status_emails_ask_nothing(agent_client, django_capture_on_commit_
 
 
 def test_a_resolved_email_sent_after_the_reopening_asks_nothing(agent_user):
-    report = resolved(contact_email=CONTACT, by=agent_user)
+    report = confirmed(resolved(contact_email=CONTACT, by=agent_user))
     services.transition(signalement=report, to_status="in_progress", by=agent_user)
 
     notifications.send_status_email.enqueue(report.pk, "acknowledged", "resolved")

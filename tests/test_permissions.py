@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.crypto import hash_token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from signalements.models import Attachment, Category, Comment, Priority, Signalement, Status
@@ -61,7 +62,7 @@ def world(reporter, agent_user, superuser):
         ),
     }
     for user in (reporter, agent_user, superuser, neighbour):
-        Token.objects.create(user=user)
+        AuthToken.objects.create(user=user)
     for report in reports.values():  # a photo each (rows only: no test reads the files)
         AttachmentFactory(
             signalement=report,
@@ -95,7 +96,7 @@ def db_state():
         "comments": list(Comment.objects.order_by("pk").values()),
         "attachments": list(Attachment.objects.order_by("pk").values()),
         "categories": list(Category.objects.order_by("pk").values()),
-        "tokens": list(Token.objects.order_by("user_id").values_list("user_id", "key")),
+        "tokens": list(AuthToken.objects.order_by("digest").values_list("user_id", "digest")),
     }
 
 
@@ -250,12 +251,13 @@ def category_deleted(call, response):
 
 
 def token_given(call, response):
-    assert response.json()["token"] == Token.objects.get(user__username="citizen").key
+    digest = hash_token(response.json()["token"])
+    assert AuthToken.objects.filter(user__username="citizen", digest=digest).exists()
 
 
 def token_revoked(call, response):
-    assert not Token.objects.filter(user=call.user).exists()
-    assert Token.objects.filter(user=call.world.neighbour).exists()
+    assert not AuthToken.objects.filter(user=call.user).exists()
+    assert AuthToken.objects.filter(user=call.world.neighbour).exists()
 
 
 REPORT_ACTIONS = {

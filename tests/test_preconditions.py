@@ -212,12 +212,12 @@ def agent_token(database_url: str) -> str:
 
     script = (
         "from django.contrib.auth.models import Group;"
-        "from rest_framework.authtoken.models import Token;"
+        "from knox.models import AuthToken;"
         "from django.contrib.auth import get_user_model;"
         "from signalements.models import AGENTS_GROUP;"
         "user = get_user_model().objects.create_user('agent-live', password='x');"
         "user.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0]);"
-        "print(Token.objects.create(user=user).key)"
+        "print(AuthToken.objects.create(user=user)[1])"
     )
     completed = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.test.utils import override_settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from signalements import reporter_tokens
@@ -73,7 +73,7 @@ def clients(more_reports):
     result = {"anonymous": APIClient(), "token holder": with_token}
     for name, user in (("agent", agent), ("owner", owner), ("other reporter", other)):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
         result[name] = client
     return result
 

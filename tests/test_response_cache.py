@@ -13,7 +13,7 @@ import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection, transaction
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from signalements import data_version, reporter_tokens
 from signalements.api.response_cache import Entry, ResponseCache, Store
@@ -186,12 +186,12 @@ def test_the_version_grows_with_each_write_and_not_with_a_rolled_back_one(db):
 def test_credentials_are_never_answered_from_the_anonymous_store(front, django_app):
     report = SignalementFactory(contact_email="private@example.org")
     agent = UserFactory(is_superuser=True)
-    token = Token.objects.create(user=agent)
+    _, token = AuthToken.objects.create(user=agent)
     path = f"{LIST}{report.pk}/"
 
     anonymous = call(front, path)
     call(front, path)
-    as_agent = call(front, path, authorization=f"Token {token.key}")
+    as_agent = call(front, path, authorization=f"Token {token}")
     anonymous_again = call(front, path)
 
     assert b"private@example.org" not in anonymous[2]
@@ -201,7 +201,7 @@ def test_credentials_are_never_answered_from_the_anonymous_store(front, django_a
     assert b"private@example.org" not in anonymous_again[2]
     # And the agent's answer is not stored for anyone.
     calls = django_app.calls
-    call(front, path, authorization=f"Token {token.key}")
+    call(front, path, authorization=f"Token {token}")
     assert django_app.calls == calls + 1
 
 

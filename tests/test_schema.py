@@ -115,6 +115,8 @@ def test_operations_open_to_anonymous_clients_say_so(generated_schema):
         ("/api/subscriptions/confirm/{token}/", "post"),
         ("/api/subscriptions/unsubscribe/{token}/", "get"),
         ("/api/subscriptions/unsubscribe/{token}/", "post"),
+        ("/api/contact/confirm/{token}/", "get"),
+        ("/api/contact/confirm/{token}/", "post"),
         ("/api/feedback/{token}/", "get"),
         ("/api/feedback/{token}/", "post"),
         ("/api/departments/", "get"),

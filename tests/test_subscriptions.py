@@ -18,6 +18,7 @@ from django.utils import timezone
 from signalements import alerts, subscriptions
 from signalements.models import Signalement, Subscription
 
+from .contact_addresses import confirmed as contact_confirmed
 from .factories import CategoryFactory, SignalementFactory
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +102,10 @@ def test_anyone_follows_a_public_report_once_they_confirm_their_address(
     confirm_words,
     page_words,
 ):
-    report = SignalementFactory(contact_email="camille@example.org", contact_name="Camille")
+    # Its reporter's confirmed address gets the reporter's emails (not the follower's).
+    report = contact_confirmed(
+        SignalementFactory(contact_email="camille@example.org", contact_name="Camille")
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post(
@@ -206,7 +210,7 @@ def test_an_unconfirmed_follow_asked_again_gets_its_link_again(
 def test_a_logged_in_caller_follows_with_their_accounts_address_at_once(
     user_client, reporter, agent_client, django_capture_on_commit_callbacks
 ):
-    report = SignalementFactory(contact_email="camille@example.org")
+    report = contact_confirmed(SignalementFactory(contact_email="camille@example.org"))
 
     response = follow(user_client, report, django_capture_on_commit_callbacks)
 

@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from signalements.models import ApiKey, Signalement
 
+from .contact_addresses import confirmed
 from .factories import CategoryFactory, SignalementFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -348,7 +349,7 @@ def test_open311_explains_its_rules_in_the_requests_language(client):
 def test_the_status_email_is_in_the_reports_language(
     agent_client, django_capture_on_commit_callbacks, language, subject, lines
 ):
-    report = SignalementFactory(language=language, contact_email="lea@example.org")
+    report = confirmed(SignalementFactory(language=language, contact_email="lea@example.org"))
 
     with django_capture_on_commit_callbacks(execute=True):
         # The agent's own language does not matter: the reporter's does.
@@ -376,7 +377,7 @@ def test_the_status_email_is_in_the_reports_language(
 def test_a_report_in_a_language_no_longer_spoken_is_written_to_in_the_sites(
     agent_client, django_capture_on_commit_callbacks
 ):
-    report = SignalementFactory(language="de", contact_email="lea@example.org")
+    report = confirmed(SignalementFactory(language="de", contact_email="lea@example.org"))
 
     with django_capture_on_commit_callbacks(execute=True):
         agent_client.post(

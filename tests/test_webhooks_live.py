@@ -36,9 +36,9 @@ SETTINGS = {
 def admin_token(database_url: str) -> str:
     script = (
         "from django.contrib.auth import get_user_model;"
-        "from rest_framework.authtoken.models import Token;"
+        "from knox.models import AuthToken;"
         "user = get_user_model().objects.create_superuser('admin-live', 'a@example.org', 'x');"
-        "print(Token.objects.create(user=user).key)"
+        "print(AuthToken.objects.create(user=user)[1])"
     )
     completed = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],

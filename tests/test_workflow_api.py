@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from signalements.models import TRANSITIONS, Comment, Status
 
+from .contact_addresses import confirmed
 from .factories import SignalementFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +108,7 @@ def test_the_reporter_is_emailed_in_french_after_a_status_change(
 def test_an_anonymous_report_is_notified_at_its_contact_email(
     agent_client, django_capture_on_commit_callbacks
 ):
-    report = SignalementFactory(reporter=None, contact_email="camille@example.org")
+    report = confirmed(SignalementFactory(reporter=None, contact_email="camille@example.org"))
 
     with django_capture_on_commit_callbacks(execute=True):
         agent_client.post(transition_url(report), {"status": "rejected"}, format="json")
@@ -119,7 +120,7 @@ def test_an_anonymous_report_is_notified_at_its_contact_email(
 def test_no_email_is_sent_before_the_transaction_commits(
     agent_client, django_capture_on_commit_callbacks
 ):
-    report = SignalementFactory(contact_email="camille@example.org")
+    report = confirmed(SignalementFactory(contact_email="camille@example.org"))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         agent_client.post(transition_url(report), {"status": "acknowledged"}, format="json")
@@ -132,7 +133,7 @@ def test_a_mail_failure_is_logged_and_does_not_undo_the_change(
     agent_client, settings, caplog, django_capture_on_commit_callbacks
 ):
     settings.EMAIL_BACKEND = "tests.failing_email.FailingBackend"
-    report = SignalementFactory(contact_email="camille@example.org")
+    report = confirmed(SignalementFactory(contact_email="camille@example.org"))
 
     with django_capture_on_commit_callbacks(execute=True):
         response = agent_client.post(

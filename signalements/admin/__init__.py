@@ -13,10 +13,12 @@ from .areas import AreaAdmin  # noqa: F401
 from .categories import CategoryAdmin
 from .departments import DepartmentAdmin
 from .feedback import FeedbackAdmin
+from .login import install as install_login
 from .reply_templates import ReplyTemplateAdmin
 from .reports import SignalementAdmin
 from .routing import RoutingRuleAdmin
 from .subscriptions import SubscriptionAdmin
+from .tokens import ApiTokenAdmin
 from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
 
 admin.site.site_title = _("Signalements")
@@ -30,9 +32,12 @@ admin.site.site_url = "/api/docs/"
 # The home page shows the dashboard above the list of screens (`dashboard.py`, through
 # the `signalements_dashboard` template tag of `templatetags.py`).
 admin.site.index_template = "admin/signalements/dashboard.html"
+# The login page locks an account out from an address after failed logins (`login.py`).
+install_login(admin.site)
 
 __all__ = [
     "ApiKeyAdmin",
+    "ApiTokenAdmin",
     "CategoryAdmin",
     "DepartmentAdmin",
     "FeedbackAdmin",

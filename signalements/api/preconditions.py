@@ -24,6 +24,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 
+from signalements import photo_access
 from signalements.models import Signalement
 
 HEADER = "If-Match"
@@ -69,7 +70,19 @@ def etag(request, report: dict, version: int) -> str:
         ]
     )
     digest = hashlib.sha256(variant.encode()).hexdigest()[:16]
+    # A hidden report's photo URLs are signed until the end of a window: the bytes, and
+    # so the ETag, change with it (a 304 must not keep an expired URL). `If-Match` leaves
+    # that part out (`lasting`): a write made across windows is no conflict.
+    signed_until = photo_access.signed_until(report)
+    if signed_until is not None:
+        return f'"{report["id"]}.{version}.{digest}.{signed_until}"'
     return f'"{report["id"]}.{version}.{digest}"'
+
+
+def lasting(tag: str) -> str:
+    """An ETag without the expiry of its photo URLs."""
+    parts = tag.strip('"').split(".")
+    return '"' + ".".join(parts[:3]) + '"' if len(parts) == 4 else tag
 
 
 def version_of(pk: int, *, lock: bool = False) -> int | None:
@@ -96,7 +109,7 @@ def check(request, pk: int, representation) -> None:
         return  # no such report: the write answers its 404
     if given.strip() == "*":  # any current representation
         return
-    current = etag(request, representation(), version)
+    current = lasting(etag(request, representation(), version))
     # Strong comparison (RFC 9110 §13.1.1): a weak validator never matches.
-    if current not in [tag for tag in parse_etags(given) if not tag.startswith("W/")]:
+    if current not in [lasting(tag) for tag in parse_etags(given) if not tag.startswith("W/")]:
         raise PreconditionFailed({HEADER: [PreconditionFailed.default_detail]})

@@ -25,12 +25,11 @@ from decimal import Context, Decimal
 
 import orjson
 from django.core.exceptions import EmptyResultSet
-from django.core.files.storage import default_storage
 from django.db import connections
 from django.db.models.expressions import Col
 from django.utils import timezone
 
-from signalements import reporter_tokens
+from signalements import photo_access, reporter_tokens
 from signalements.models import REFERENCE_PREFIX, Attachment, Signalement, with_writable_offset
 
 from .pagination import Rows, plan_rows
@@ -99,6 +98,8 @@ class Statements:
             s("keep_routing"),
         ]
         department = quote(_table(Signalement._meta.get_field("department").related_model))
+        # Where a row says whether its report is public (its photos' URLs depend on it).
+        self.is_public_index = columns.index(s("is_public"))
         self.columns = ", ".join(columns)
         self.joins = (
             f"LEFT JOIN {category} c ON c.{quote('id')} = {s('category')} "
@@ -191,7 +192,6 @@ class Converters:
     def __init__(self, connection):
         self.sqlite = connection.vendor == "sqlite"
         self.zone = timezone.get_current_timezone()
-        self.storage_url = default_storage.url
         # Whether every number converted so far is one orjson writes as `json` does.
         self.exact_with_orjson = True
 
@@ -321,14 +321,20 @@ def represent(
             for report_id, code in cursor.fetchall():
                 areas_of.setdefault(report_id, []).append(code)
     convert = Converters(connection)
-    absolute = request.build_absolute_uri
+    # A hidden report's photos on signed URLs (`photo_access.py`): this answer goes only
+    # to those who may see it (`scope`).
+    if photo_rows:
+        links = photo_access.Links(request.build_absolute_uri)
+        public_at = sql.is_public_index
+        hidden = {row[0] for row in rows if not row[public_at]}
     photos_of: dict[int, list[dict]] = {}
     for report_id, pk, file, thumbnail, content_type, size, width, height, created in photo_rows:
+        public = report_id not in hidden
         photos_of.setdefault(report_id, []).append(
             {
                 "id": pk,
-                "url": absolute(convert.storage_url(file)),
-                "thumbnail_url": absolute(convert.storage_url(thumbnail)),
+                "url": links.url(file, public=public),
+                "thumbnail_url": links.url(thumbnail, public=public),
                 "content_type": content_type,
                 "size": size,
                 "width": width,

@@ -13,7 +13,7 @@ under a key made of:
 - everything else the response depends on, taken as sent: the path, the raw query string
   (not reordered: `?ordering=a&ordering=b` is not `?ordering=b&ordering=a`), `Accept`
   (JSON or GeoJSON), `Accept-Language` and the cookies (the language), `Host`, the scheme
-  and the `X-Forwarded-*` headers (absolute URLs), `Accept-Encoding`.
+  and the `X-Forwarded-*` headers (absolute URLs), `Accept-Encoding`, `Origin` (CORS).
 
 A hit is answered without Django: one query (the version) and a dictionary lookup; it
 says `X-Cache: hit`. With
@@ -21,7 +21,8 @@ says `X-Cache: hit`. With
 strong validator, the MD5 of the exact bytes) the answer is a 304 without a body. Only
 complete 200 responses in JSON or GeoJSON without cookies are stored. Every other request
 goes to Django untouched, as does every request when the version cannot be read (Django
-then answers, or reports the database's trouble itself).
+then answers, or reports the database's trouble itself). Lookups are counted, hits and
+misses (`signalements/metrics.py`).
 
 The store is per process and bounded (`RESPONSE_CACHE_MAX_BYTES`, least recently used
 first out); entries of an older version can never be read again, so they are dropped as
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.http import parse_etags
 
-from signalements import data_version
+from signalements import data_version, metrics
 
 CACHED_PATHS = re.compile(r"^/api/signalements/(?:[0-9]{1,18}/)?$")
 CACHED_CONTENT_TYPES = ("application/json", "application/geo+json")
@@ -57,6 +58,8 @@ KEY_HEADERS = (
     "HTTP_ACCEPT_LANGUAGE",
     "HTTP_ACCEPT_ENCODING",
     "HTTP_COOKIE",
+    # CORS (CORS_ALLOWED_ORIGINS): Access-Control-Allow-Origin names the caller's origin.
+    "HTTP_ORIGIN",
 )
 # Credentials: a request carrying any is answered by Django, for its caller.
 CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_REPORTER_TOKEN")
@@ -66,6 +69,11 @@ CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_REPORTER_TOKEN")
 COUNTS_KEY = "signalements.counts"
 # Said by every answer from the store (as Varnish and CDNs do).
 HIT = ("X-Cache", "hit")
+# The route of a request answered from the store, for its log line and metrics (the
+# project's observer of requests reads it there: signalements_project/observability.py),
+# as Django names the list's and the detail's URL patterns.
+ROUTE_KEY = "signalements.route"
+ROUTES = {False: "api/signalements/", True: "api/signalements/<pk>/"}
 # Headers a 304 keeps from the 200 it stands for (RFC 9110 §15.4.5).
 NOT_MODIFIED_HEADERS = frozenset(
     {"cache-control", "content-location", "date", "etag", "expires", "last-modified", "vary"}
@@ -175,7 +183,10 @@ class ResponseCache:
         key += tuple(environ.get(name) for name in KEY_HEADERS)
         entry = self.store.get(key)
         if entry is not None:
+            metrics.CACHE_HIT.inc()
+            environ[ROUTE_KEY] = ROUTES[environ["PATH_INFO"] != "/api/signalements/"]
             return self.answer(entry, environ, start_response, extra=[HIT])
+        metrics.CACHE_MISS.inc()
         entry = self.compute(environ)
         if isinstance(entry, tuple):  # not storable: answered as Django answered
             status, headers, body = entry

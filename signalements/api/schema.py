@@ -635,17 +635,43 @@ auth_token = documented(
         "post": extend_schema(
             operation_id="auth_token_create",
             summary="Get an API token for a username and password",
+            description="Each login makes a new token, shown this once (the server keeps "
+            "only its digest), valid until its `expiry` (`TOKEN_TTL_DAYS` days; null: "
+            "until revoked). After `LOGIN_FAILURE_LIMIT` failed logins for one account "
+            "from one address, that account is refused from that address for "
+            "`LOGIN_LOCKOUT_MINUTES` (a 429 with `Retry-After`), even with the right "
+            "password.",
             request=TokenRequestSerializer,
             responses={200: TokenSerializer},
         ),
         "delete": extend_schema(
             operation_id="auth_token_destroy",
-            summary="Revoke your API token",
+            summary="Revoke all your API tokens",
+            description="Every token of yours stops working (a logout everywhere). To "
+            "revoke one token alone: `DELETE /api/auth/tokens/{prefix}/`.",
             request=None,
             responses={204: None},
         ),
     },
     validation_errors=[(["invalid_credentials"], "non_field_errors", {"methods": ["post"]})],
+)
+
+auth_tokens = documented(
+    operations={
+        "list": extend_schema(
+            summary="List your API tokens",
+            description="The tokens of yours that still work, newest first, named by "
+            "their first characters (`prefix`): the tokens themselves are never shown "
+            "again. `current` marks the one this request was made with.",
+        ),
+        "destroy": extend_schema(
+            summary="Revoke one of your API tokens",
+            description="The token with this `prefix` stops working. Another user's "
+            "token, or an unknown prefix, is a 404.",
+            responses={204: None},
+        ),
+    },
+    validation_errors=PAGINATION_ERRORS,
 )
 
 me = documented(

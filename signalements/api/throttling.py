@@ -1,12 +1,21 @@
 """Rate limits, with rates from settings (`THROTTLE_*` environment variables; an empty
 value disables one). Counters live in Django's cache (`CACHE_URL`): a shared cache makes
-the limits hold across worker processes and machines."""
+the limits hold across worker processes and machines. And the API's side of the lockout
+after failed logins (`signalements/lockout.py`): who the client is, and the 429."""
 
 import hashlib
+import math
 
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+from rest_framework.throttling import (
+    AnonRateThrottle,
+    BaseThrottle,
+    SimpleRateThrottle,
+    UserRateThrottle,
+)
+
+from signalements import lockout
 
 
 class SettingsRateMixin:
@@ -100,6 +109,36 @@ class LoginThrottle(AtomicWindowMixin, SettingsRateMixin, SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def client_address(request) -> str:
+    """The client's address, as the throttles read it (`NUM_PROXIES` deep in
+    `X-Forwarded-For` behind a proxy, else the connection's)."""
+    return BaseThrottle().get_ident(request) or ""
+
+
+class LoginLockedOut(exceptions.Throttled):
+    """A 429 with `Retry-After`: too many failed logins for this account from this
+    address (`signalements/lockout.py`)."""
+
+    def __init__(self, wait: float):
+        super().__init__(detail=lockout.message(wait))
+        self.wait = math.ceil(wait)
+
+
+def check_login_lockout(request, username: str) -> None:
+    """Raise LoginLockedOut when `username` is locked out from the client's address."""
+    wait = lockout.locked_for(username=username, address=client_address(request))
+    if wait is not None:
+        raise LoginLockedOut(wait)
+
+
+def login_failed(request, username: str) -> None:
+    lockout.failed(username=username, address=client_address(request))
+
+
+def login_succeeded(request, username: str) -> None:
+    lockout.succeeded(username=username, address=client_address(request))
 
 
 class FailedAuthenticationThrottle(AtomicWindowMixin, SettingsRateMixin, SimpleRateThrottle):

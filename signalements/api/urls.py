@@ -2,12 +2,18 @@
 viewsets, the account endpoints, the CSV export, and the OpenAPI schema with its
 documentation pages."""
 
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from django.urls import path, re_path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework import permissions, routers
 
 from . import views
 from .views import routing as routing_views
+from .views.accounts import ApiTokenViewSet
+from .views.contact import ContactConfirmView
 from .views.subscriptions import AlertsView, ConfirmView, UnsubscribeView
 
 
@@ -19,7 +25,9 @@ class Router(routers.DefaultRouter):
 
 
 class RedocView(SpectacularRedocView):
-    """Redoc, with no request beyond this server (no Google Fonts, no CDN logo)."""
+    """Redoc, with no request beyond this server (no Google Fonts, no CDN logo), started
+    by a script file rather than an inline script (the Content-Security-Policy allows
+    none)."""
 
     template_name = "signalements/api/redoc.html"
 
@@ -38,9 +46,18 @@ router.register("reply-templates", routing_views.ReplyTemplateViewSet, basename=
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Swagger UI's start script comes from `docs/?script` (the Content-Security-Policy
+    # allows no inline script).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     path("auth/token/", views.AuthTokenView.as_view(), name="auth-token"),
+    # The caller's own API tokens: the list, and one revoked by its prefix.
+    path("auth/tokens/", ApiTokenViewSet.as_view({"get": "list"}), name="auth-tokens-list"),
+    re_path(
+        rf"^auth/tokens/(?P<prefix>{ApiTokenViewSet.lookup_value_regex})/$",
+        ApiTokenViewSet.as_view({"delete": "destroy"}),
+        name="auth-tokens-detail",
+    ),
     path("me/", views.MeView.as_view(), name="me"),
     path(
         "me/erase-contact-data/",
@@ -59,6 +76,8 @@ urlpatterns = [
         UnsubscribeView.as_view(),
         name="subscription-unsubscribe",
     ),
+    # The link of a report's first email that confirms its contact address.
+    path("contact/confirm/<str:token>/", ContactConfirmView.as_view(), name="contact-confirm"),
     # The reporter's verdict through the "resolved" email's signed link (no login).
     path("feedback/<str:token>/", views.FeedbackLinkView.as_view(), name="feedback-link"),
     # Before the router: its `signalements/{pk}.{format}` route would match this path.

@@ -9,6 +9,7 @@ from .areas import Area
 from .attachments import PREFETCHED_PHOTOS, Attachment, with_photos
 from .categories import Category, ExtraField
 from .comments import Comment
+from .contact_confirmations import ConfirmedContact
 from .data_version import DataVersion
 from .departments import Department
 from .feedback import Feedback, Reopen, ReopenPolicy
@@ -61,6 +62,7 @@ __all__ = [
     "Attachment",
     "Category",
     "Comment",
+    "ConfirmedContact",
     "DataVersion",
     "DurationMicroseconds",
     "Department",

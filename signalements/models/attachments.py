@@ -39,7 +39,10 @@ class Attachment(models.Model):
         verbose_name_plural = _("photos")
         ordering = ["created_at", "id"]
         indexes = [
-            models.Index(fields=["signalement", "created_at", "id"], name="attachment_report_idx")
+            models.Index(fields=["signalement", "created_at", "id"], name="attachment_report_idx"),
+            # A photo's URL names its file: the check before serving it finds its report.
+            models.Index(fields=["file"], name="attachment_file_idx"),
+            models.Index(fields=["thumbnail"], name="attachment_thumbnail_idx"),
         ]
 
     def __str__(self) -> str:

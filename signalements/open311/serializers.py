@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from rest_framework import serializers
 
+from signalements import photo_access
 from signalements.extra import STRING_MAX_LENGTH, TEXT_MAX_LENGTH, Datatype
 from signalements.models import (
     CLOSED_STATUSES,
@@ -77,8 +78,8 @@ def media_url_for(signalement: Signalement, request) -> str | None:
     photos = signalement.photos
     if not photos:
         return None
-    url = photos[0].file.url
-    return request.build_absolute_uri(url) if request is not None else url
+    links = photo_access.Links(request.build_absolute_uri if request is not None else None)
+    return links.url(photos[0].file.name, public=signalement.is_public)
 
 
 def parse_service_request_id(value: str) -> int | None:

@@ -5,17 +5,25 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from signalements import photo_access
 from signalements import photos as photo_files
 from signalements.models import Attachment
 from signalements.validation import CachedFieldsMixin
 
 from ..representation import FastRepresentationMixin
 
+# The photo URLs of one answer share one expiry: kept in the serializers' context.
+LINKS = "photo_links"
+
 
 class AttachmentSerializer(FastRepresentationMixin, CachedFieldsMixin, serializers.ModelSerializer):
     """A photo of a report, as stored: re-encoded, without metadata."""
 
-    url = serializers.SerializerMethodField(help_text="The photo.")
+    url = serializers.SerializerMethodField(
+        help_text="The photo. A hidden report's photo URLs are signed and expire (between "
+        "`PHOTO_URL_TTL_SECONDS` and twice that, one hour by default): read the report again "
+        "for new ones."
+    )
     thumbnail_url = serializers.SerializerMethodField(
         help_text=f"A JPEG at most {photo_files.THUMBNAIL_SIZE[0]}×{photo_files.THUMBNAIL_SIZE[1]} "
         "pixels, for lists."
@@ -43,15 +51,22 @@ class AttachmentSerializer(FastRepresentationMixin, CachedFieldsMixin, serialize
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, attachment) -> str:
-        return self._absolute(attachment.file.url)
+        return self._url(attachment, attachment.file.name)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_thumbnail_url(self, attachment) -> str:
-        return self._absolute(attachment.thumbnail.url)
+        return self._url(attachment, attachment.thumbnail.name)
 
-    def _absolute(self, url: str) -> str:
-        request = self.context.get("request")
-        return request.build_absolute_uri(url) if request is not None else url
+    def _url(self, attachment, name: str) -> str:
+        """A public report's photo on its lasting URL, a hidden report's on a signed one
+        (`photo_access.py`): the answer goes only to those who may see the report."""
+        context = self.context
+        links = context.get(LINKS)
+        if links is None:
+            request = context.get("request")
+            absolute = request.build_absolute_uri if request is not None else None
+            links = context[LINKS] = photo_access.Links(absolute)
+        return links.url(name, public=attachment.signalement.is_public)
 
 
 class AttachmentUploadSerializer(serializers.Serializer):

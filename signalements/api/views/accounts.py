@@ -1,8 +1,14 @@
-"""Accounts: `/api/auth/token/` (get or revoke an API token), `/api/me/` (who am I) and
+"""Accounts: `/api/auth/token/` (log in for an API token; revoke all of yours),
+`/api/auth/tokens/` (your tokens: list them, revoke one), `/api/me/` (who am I) and
 `/api/me/erase-contact-data/` (the right to erasure)."""
 
-from rest_framework import status
-from rest_framework.authtoken.models import Token
+from django.db.models import Q
+from django.http import Http404
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from knox.models import AuthToken
+from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,13 +18,18 @@ from signalements.roles import role_of
 
 from .. import schema
 from ..serializers import ErasedContactDataSerializer, MeSerializer, TokenRequestSerializer
+from ..serializers.accounts import ApiTokenSerializer, TokenSerializer
 from ..throttling import LoginThrottle
 from .base import MethodFirst
 
 
 @schema.auth_token
+@method_decorator(never_cache, name="dispatch")  # a token: kept by no cache
 class AuthTokenView(MethodFirst, APIView):
-    """API tokens: exchange a username and password for a token; revoke it."""
+    """API tokens: a username and password exchanged for a new token (each login makes
+    one, valid `TOKEN_TTL_DAYS`; the user's expired ones are deleted then); all of the
+    caller's tokens revoked (a logout everywhere, as when a user had a single token; one
+    token alone is revoked through `ApiTokenViewSet`)."""
 
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
@@ -36,11 +47,45 @@ class AuthTokenView(MethodFirst, APIView):
     def post(self, request):
         payload = TokenRequestSerializer(data=request.data, context={"request": request._request})
         payload.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=payload.validated_data["user"])
-        return Response({"token": token.key})
+        user = payload.validated_data["user"]
+        AuthToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
+        token, key = AuthToken.objects.create(user=user)
+        return Response(
+            TokenSerializer({"token": key, "expiry": token.expiry, "prefix": token.token_key}).data
+        )
 
     def delete(self, request):
-        Token.objects.filter(user=request.user).delete()
+        AuthToken.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@schema.auth_tokens
+@method_decorator(never_cache, name="dispatch")
+class ApiTokenViewSet(MethodFirst, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The caller's own tokens that still work, newest first, named by their prefix
+    (never the token, which the server does not keep); one revoked by its prefix. Another
+    user's token is a 404, as an unknown one."""
+
+    serializer_class = ApiTokenSerializer
+    permission_classes = [IsAuthenticated]
+    lookup_field = "token_key"
+    lookup_url_kwarg = "prefix"
+    # Printable ASCII but "/", as long as a prefix can be (knox: 25).
+    lookup_value_regex = "[!-.0-~]{1,25}"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema's generation
+            return AuthToken.objects.none()
+        return AuthToken.objects.filter(
+            Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()), user=self.request.user
+        ).order_by("-created", "digest")
+
+    def destroy(self, request, prefix: str):
+        # By a filter, not get_object(): two tokens of one user could (very rarely) share
+        # their first characters; both go.
+        deleted, _ = self.get_queryset().filter(token_key=prefix).delete()
+        if not deleted:
+            raise Http404
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
