@@ -91,7 +91,9 @@ class CorsMiddleware(BaseCorsMiddleware):
 
 # Pages reached through a secret link (emailed): whoever has the link sees them, nobody
 # else, and no cache should keep them.
-SECRET_LINK_VIEWS = frozenset({"feedback-link", "subscription-confirm", "subscription-unsubscribe"})
+SECRET_LINK_VIEWS = frozenset(
+    {"feedback-link", "subscription-confirm", "subscription-unsubscribe", "contact-confirm"}
+)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_REPORTER_TOKEN")
 
