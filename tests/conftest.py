@@ -6,10 +6,15 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from signalements.api.response_cache import ResponseCache
 from signalements.models import AGENTS_GROUP
+from signalements_project.observability import RequestObserver
 
 from .factories import UserFactory
 
@@ -109,3 +114,17 @@ def user_client(reporter):
     client = APIClient()
     client.force_authenticate(reporter)
     return client
+
+
+@pytest.fixture
+def stack(db):
+    """The served WSGI stack, as wsgi.py builds it: the observer, the response cache,
+    Django (whose request signals keep the test's transaction open, as its test client's
+    do)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield RequestObserver(ResponseCache(WSGIHandler(), max_bytes=16 * 1024 * 1024))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)

@@ -20,16 +20,12 @@ import sys
 import uuid
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 
-from signalements.api.response_cache import ResponseCache
 from signalements.models import Category
 from signalements_project.observability import (
     JsonFormatter,
     RequestLogFilter,
-    RequestObserver,
     TextFormatter,
     readable_route,
 )
@@ -60,19 +56,6 @@ HEX_ID = re.compile(r"[0-9a-f]{32}")
 )  # fmt: skip
 def test_a_route_is_the_url_pattern_as_people_write_it(pattern, route):
     assert readable_route(pattern) == route
-
-
-@pytest.fixture
-def stack(db):
-    """The served WSGI stack, as wsgi.py builds it (Django's request signals keep the
-    test's transaction open, as its test client's do)."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield RequestObserver(ResponseCache(WSGIHandler(), max_bytes=16 * 1024 * 1024))
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

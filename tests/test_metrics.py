@@ -11,9 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -21,9 +19,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.parser import text_string_to_metric_families
 
-from signalements.api.response_cache import ResponseCache
 from signalements.models import Category, WebhookEndpoint
-from signalements_project.observability import RequestObserver
 
 from . import worker_tasks
 from .factories import SignalementFactory
@@ -199,20 +195,6 @@ def test_webhook_attempts_failed_and_given_up_and_their_tasks_are_counted(
     name = "signalements_tasks_finished_total"
     labels = {"task": "signalements.webhooks.deliver", "status": "SUCCESSFUL"}
     assert value(after, name, **labels) - value(before, name, **labels) == 2
-
-
-@pytest.fixture
-def stack(db):
-    """The served WSGI stack, as wsgi.py builds it: the observer, the response cache,
-    Django (whose request signals keep the test's transaction open, as its test client's
-    do)."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield RequestObserver(ResponseCache(WSGIHandler(), max_bytes=16 * 1024 * 1024))
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
 
 
 def scrape_through(stack) -> dict[tuple, float]:

@@ -11,13 +11,11 @@ reports' history still holds it, and deletes the follows and alerts at X (see
 Idempotent.
 """
 
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import validate_email
+from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
 from signalements import retention
-from signalements.subscriptions import normalize
+from signalements.management.arguments import email_address
 
 
 class Command(BaseCommand):
@@ -31,13 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--email", required=True, help="The person's email address.")
 
     def handle(self, *args, email, **options):
-        address = normalize(email)
-        try:
-            validate_email(address)
-        except ValidationError:
-            raise CommandError(
-                _("--email: %(email)r is not an email address.") % {"email": email}
-            ) from None
+        address = email_address(email)
         result = retention.erase_address(email=address)
         self.stdout.write(
             _(

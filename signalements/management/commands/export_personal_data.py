@@ -12,15 +12,13 @@ the person only, by a channel where they proved who they are.
 
 import json
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from signalements import personal_data
-from signalements.subscriptions import normalize
+from signalements.management.arguments import email_address
 
 
 class Command(BaseCommand):
@@ -44,12 +42,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, email, output=None, include_internal_notes=False, **options):
-        try:
-            validate_email(normalize(email))
-        except ValidationError:
-            raise CommandError(
-                _("--email: %(email)r is not an email address.") % {"email": email}
-            ) from None
+        email_address(email)
         data = personal_data.export(email, include_internal_notes=include_internal_notes)
         text = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2) + "\n"
         if output:
