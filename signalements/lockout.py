@@ -9,38 +9,50 @@ other accounts from the address, are not affected: nobody can lock a user out of
 own account from elsewhere. A successful login before the limit forgets the failures.
 Failures are counted over `LOGIN_LOCKOUT_MINUTES` from the first one.
 
-Counts live in Django's cache (`CACHE_URL`), as the throttles' do: no database write per
-failure, and a shared cache (Redis) makes them hold across workers and machines. The
-doors say who the client is (its address, as the throttles read it) and answer a lockout
-in their own way: a 429 with `Retry-After` in the API, a message on the admin's page.
+Counts live in the database (`LoginFailures`, one row per account and address, keyed
+by a hash of both): the lockout holds across worker processes and machines whatever the
+cache (with the default per-process cache, each of `make serve`'s workers would count
+alone, and the limit would be several times `LOGIN_FAILURE_LIMIT`). A failure costs one
+small write; a login, one indexed read. Old rows are pruned hourly. The doors say who the
+client is (its address, as the throttles read it) and answer a lockout in their own way:
+a 429 with `Retry-After` in the API, a message on the admin's page.
 """
 
 import hashlib
 import json
 import math
 import time
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils.translation import ngettext
+
+from .models import LoginFailures
+from .tasks import periodic
 
 
 def _limit() -> int:
     return settings.LOGIN_FAILURE_LIMIT
 
 
-def _seconds() -> int:
-    return settings.LOGIN_LOCKOUT_MINUTES * 60
+def _window() -> timedelta:
+    return timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
 
 
 def _enabled() -> bool:
-    return _limit() > 0 and _seconds() > 0
+    return _limit() > 0 and _window() > timedelta(0)
 
 
-def _key(kind: str, username: str, address: str) -> str:
-    # Hashed: a username may hold any character, a cache key may not.
+def _now() -> datetime:
+    # From time.time(), which tests move forward.
+    return datetime.fromtimestamp(time.time(), tz=UTC)
+
+
+def _key(username: str, address: str) -> str:
     who = json.dumps([username.casefold(), address])
-    return f"login_{kind}_{hashlib.sha256(who.encode()).hexdigest()}"
+    return hashlib.sha256(who.encode()).hexdigest()
 
 
 def locked_for(*, username: str, address: str) -> float | None:
@@ -48,11 +60,13 @@ def locked_for(*, username: str, address: str) -> float | None:
     now."""
     if not _enabled():
         return None
-    until = cache.get(_key("locked", username, address))
-    if until is None:
-        return None
-    left = until - time.time()
-    return left if left > 0 else None
+    now = _now()
+    until = (
+        LoginFailures.objects.filter(key=_key(username, address), locked_until__gt=now)
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    return None if until is None else (until - now).total_seconds()
 
 
 def failed(*, username: str, address: str) -> None:
@@ -60,22 +74,38 @@ def failed(*, username: str, address: str) -> None:
     locks the account out from that address."""
     if not _enabled():
         return
-    key, seconds = _key("failures", username, address), _seconds()
-    cache.add(key, 0, seconds)
-    try:
-        failures = cache.incr(key)
-    except ValueError:  # the count expired between the two calls: a new one
-        cache.add(key, 1, seconds)
-        failures = 1
-    if failures >= _limit():
-        cache.set(_key("locked", username, address), time.time() + seconds, seconds)
-        cache.delete(key)
+    key, now, window = _key(username, address), _now(), _window()
+    with transaction.atomic():
+        rows = LoginFailures.objects.filter(key=key)
+        if not rows.filter(window_ends__gt=now).update(failures=F("failures") + 1):
+            # The first failure of a window (or a concurrent one made the row meanwhile).
+            if not rows.update(failures=1, window_ends=now + window, locked_until=None):
+                try:
+                    with transaction.atomic():
+                        LoginFailures.objects.create(key=key, failures=1, window_ends=now + window)
+                except IntegrityError:
+                    rows.update(failures=F("failures") + 1)
+        rows.filter(failures__gte=_limit()).update(
+            failures=0, window_ends=now, locked_until=now + window
+        )
 
 
 def succeeded(*, username: str, address: str) -> None:
-    """A successful login: the failures so far are forgotten."""
-    if _enabled():
-        cache.delete(_key("failures", username, address))
+    """A successful login: the failures so far are forgotten (a read when there are none:
+    HTTP Basic succeeds on every request)."""
+    if not _enabled():
+        return
+    rows = LoginFailures.objects.filter(key=_key(username, address), failures__gt=0)
+    if rows.exists():
+        rows.delete()
+
+
+@periodic(every=timedelta(hours=1))
+def prune_login_failures() -> int:
+    """Rows whose window and lockout are over. Returns how many were deleted."""
+    now = _now()
+    over = Q(window_ends__lte=now) & (Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+    return LoginFailures.objects.filter(over).delete()[0]
 
 
 def message(wait: float) -> str:

@@ -10,10 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from knox.models import AuthToken
 from rest_framework.test import APIClient
+
+from signalements import lockout
+from signalements.models import LoginFailures
 
 from .factories import UserFactory
 
@@ -122,6 +126,33 @@ def test_a_login_before_the_limit_forgets_the_failures(door, accounts):
     assert statuses == [door.failed] * (LIMIT - 1) + [door.succeeded] + [door.failed] * LIMIT + [
         429
     ]
+
+
+@pytest.mark.parametrize("door", DOORS.values(), ids=DOORS.keys())
+def test_the_count_holds_across_worker_processes(door, accounts):
+    """Each of make serve's workers has its own cache by default (local memory): the count
+    lives in the database, so guesses spread over workers still add up. Each attempt here
+    comes to a "new worker", whose cache holds nothing."""
+    statuses = []
+    for n in range(LIMIT + 1):
+        cache.clear()
+        statuses.append(door.attempt("camille", f"guess {n}").status_code)
+    cache.clear()
+
+    assert statuses == [door.failed] * LIMIT + [429]
+    assert door.attempt("camille", PASSWORD).status_code == 429
+
+
+def test_old_counts_are_pruned(accounts, later):
+    by_token("camille", "guess")
+    for n in range(LIMIT):
+        by_token("dominique", f"guess {n}")  # locked out
+    later(MINUTES * 60 - 5)
+    assert lockout.prune_login_failures() == 0  # a window and a lockout still running
+    later(MINUTES * 60 + 1)
+
+    assert lockout.prune_login_failures() == 2
+    assert not LoginFailures.objects.exists()
 
 
 def test_failures_count_across_the_doors(accounts):

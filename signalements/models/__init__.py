@@ -14,6 +14,7 @@ from .data_version import DataVersion
 from .departments import Department
 from .feedback import Feedback, Reopen, ReopenPolicy
 from .idempotency import IdempotencyKey
+from .logins import LoginFailures
 from .reply_templates import ReplyTemplate
 from .reports import (
     AGENTS_GROUP,
@@ -68,6 +69,7 @@ __all__ = [
     "Department",
     "Feedback",
     "IdempotencyKey",
+    "LoginFailures",
     "ExtraField",
     "Priority",
     "Reopen",
