@@ -80,9 +80,17 @@ class RoundingDecimalField(serializers.DecimalField):
         return super().to_internal_value(data)
 
     def validate_precision(self, value):
+        rounded = value
         if value.adjusted() < self.max_digits - self.decimal_places:
-            value = value.quantize(Decimal(10) ** -self.decimal_places, rounding=ROUND_HALF_EVEN)
-        return super().validate_precision(value)
+            rounded = value.quantize(Decimal(10) ** -self.decimal_places, rounding=ROUND_HALF_EVEN)
+        rounded = super().validate_precision(rounded)
+        # The bounds hold for the value sent, not its rounding: 90.00000000000001 is no
+        # latitude, though it rounds to 90.000000 (found by the live fuzzing).
+        if self.max_value is not None and value > self.max_value:
+            self.fail("max_value", max_value=self.max_value)
+        if self.min_value is not None and value < self.min_value:
+            self.fail("min_value", min_value=self.min_value)
+        return rounded
 
 
 class SafeSlugRelatedField(serializers.SlugRelatedField):

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from signalements import services
 from signalements.models import TRANSITIONS, Signalement, Status
 
+from .contact_addresses import confirmed
 from .factories import SignalementFactory
 
 pytestmark = [
@@ -78,7 +79,7 @@ def test_a_transition_waits_for_a_concurrent_one_then_sees_its_result(
     # Both moves are legal from the starting state, the second one no longer after the first.
     assert {first, second} <= TRANSITIONS[from_status]
     assert second not in TRANSITIONS[first]
-    report = SignalementFactory(status=from_status)
+    report = confirmed(SignalementFactory(status=from_status))  # its address gets updates
     a_holds_the_lock = threading.Event()
     b_pid = []
     times = {}
@@ -136,7 +137,7 @@ def test_a_transition_waits_for_a_concurrent_one_then_sees_its_result(
 
 def test_of_many_simultaneous_identical_transitions_exactly_one_succeeds(mailoutbox):
     threads = 8
-    report = SignalementFactory(status=Status.NEW)
+    report = confirmed(SignalementFactory(status=Status.NEW))  # its address gets updates
     start = threading.Barrier(threads, timeout=TIMEOUT)
 
     @in_own_connection

@@ -522,6 +522,7 @@ def test_the_same_alert_asked_twice_is_one_and_the_answers_are_the_same(
         ({"kind": None}, "kind", "null"),
         ({"email": "non"}, "email", "invalid"),
         ({"lat": 91}, "lat", "max_value"),
+        ({"lat": 90.00000000000001}, "lat", "max_value"),
         ({"lng": "est"}, "lng", "invalid"),
         ({"radius_m": 50_001}, "radius_m", "max_value"),
         ({"radius_m": 0}, "radius_m", "min_value"),

@@ -56,6 +56,8 @@ def in_one_hour():
         ({"date": "9999-12-31T23:59:59-05:00"}, "date", "overflow"),
         ({"date": "0001-01-01T00:00:00"}, "date", "overflow"),
         ({"latitude": 91, "longitude": 2}, "latitude", "max_value"),
+        ({"latitude": 90.00000000000001, "longitude": 2}, "latitude", "max_value"),
+        ({"latitude": 45, "longitude": -180.0000000000001}, "longitude", "min_value"),
         ({"latitude": -90.5, "longitude": 2}, "latitude", "min_value"),
         ({"latitude": 45, "longitude": 180.1}, "longitude", "max_value"),
         ({"latitude": "NaN", "longitude": 2}, "latitude", "invalid"),
