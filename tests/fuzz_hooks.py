@@ -10,17 +10,25 @@ OpenAPI cannot state them:
 """
 
 import json
+import re
 from urllib.parse import parse_qsl, urlsplit
 
 import schemathesis
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+
+# A JSON scalar written as text in a query string.
+SCALAR_AS_TEXT = re.compile(r"true|false|null|-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 RULES_OPENAPI_CANNOT_STATE = {
     # A date may not be in the future: the bound is today, which a schema cannot name.
     "future_date": "date",
     # A category must exist and be active, an assignee must be an agent, an original an
     # existing report: the schema cannot list the current codes, users and reports.
-    "does_not_exist": "category/assigned_to/duplicate_of/categories",
+    "does_not_exist": "category/assigned_to/duplicate_of/categories/department",
+    # A reply template is one the admins saved (its code, from the current list).
+    "unknown_template": "template",
+    # An If-Match must be the report's current ETag, which a schema cannot know.
+    "precondition_failed": "If-Match",
     # A report's extra answers depend on its category's fields, set by the admins.
     "unknown_field": "extra.*",
     "too_many_keys": "extra",
@@ -55,9 +63,9 @@ RULES_OPENAPI_CANNOT_STATE = {
     # An alert's box: its minimums not above its maximums (numbers in a list).
     "order": "bbox",
     # A photo upload's files must be images (a schema says "binary").
-    "not_an_image": "photos",
-    "corrupt": "photos",
-    "empty": "photos",
+    "not_an_image": "photos.*",
+    "corrupt": "photos.*",
+    "empty": "photos.*",
     "too_many_photos": "photos",
     # Only agents write internal notes (a rule of the caller's role, not of the data).
     "agents_only": "is_internal",
@@ -134,10 +142,11 @@ def _empty_sort_key(response) -> bool:
     )
 
 
-def _scalar_for_text_in_query(case) -> bool:
-    """Whether the generated query gives a boolean or a number (alone or in a list) to a
-    parameter whose values are text: on the wire it is the text `false`, `0`…, which may
-    be a valid code (`?department=false`)."""
+def _scalar_for_text_in_query(case, response) -> bool:
+    """Whether the query gives a boolean or a number to a parameter whose values are text:
+    on the wire it is the text `false`, `0`…, which may be a valid code
+    (`?department=false`). Read from the generated case, and from the URL as sent (the
+    stateful phase hands the check a query already written as text)."""
     texts = set()
     for parameter in case.operation.query:
         schema = parameter.definition.get("schema", {})
@@ -147,21 +156,28 @@ def _scalar_for_text_in_query(case) -> bool:
         values = value if isinstance(value, list | tuple) else [value]
         if name in texts and any(isinstance(item, bool | int | float) for item in values):
             return True
-    return False
+    url = getattr(getattr(response, "request", None), "url", "") or ""
+    return any(
+        name in texts and SCALAR_AS_TEXT.fullmatch(value)
+        for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    )
 
 
 @schemathesis.check
 def negative_data_rejection_but_nulls_in_queries(ctx, response, case):
     """`negative_data_rejection`, but for a query whose only fault is a null, a boolean or
     a number where text is expected (a query string carries text only: `null`, `false`,
-    `0` are valid codes) or an empty sort key (ignored by design)."""
+    `0` are valid codes) or an empty sort key (ignored by design); and a 412 is a
+    refusal too (a write whose If-Match does not match is refused before its body is
+    read, as RFC 9110 allows: nothing is written)."""
     try:
         return negative_data_rejection(ctx, response, case)
     except AssertionError:
         if (
             _null_in_query(case, response)
             or _empty_sort_key(response)
-            or _scalar_for_text_in_query(case)
+            or _scalar_for_text_in_query(case, response)
+            or response.status_code == 412
         ):
             return None
         raise

@@ -73,6 +73,7 @@ class AttachmentUploadSerializer(serializers.Serializer):
     photos = serializers.ListField(
         child=serializers.FileField(),
         allow_empty=False,
+        min_length=1,  # the schema says so (minItems): an empty list is no upload
         help_text="One or several JPEG, PNG or WebP images (the field repeated). Each is "
         "checked by its content, re-encoded without metadata (EXIF, GPS position) after "
         "being turned upright, and given a thumbnail.",
