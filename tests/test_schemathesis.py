@@ -253,6 +253,10 @@ def auth_headers(request, api_data, django_user_model, settings):
     """
     # Basic auth checks a password on every request: a fast hasher keeps it cheap.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Schemathesis sends the account wrong passwords again and again (its check that bad
+    # credentials are refused): the lockout would answer 429 after a few. Its own tests
+    # are tests/test_lockout.py.
+    settings.LOGIN_FAILURE_LIMIT = 0
     if request.param == "anonymous":
         return {}
     django_user_model.objects.create_superuser(STAFF_USERNAME, "staff@example.com", STAFF_PASSWORD)
