@@ -12,6 +12,7 @@ class SignalementsConfig(AppConfig):
         from . import (
             alerts,  # noqa: F401  (listens to new reports)
             attachments,  # noqa: F401  (connects its signal receivers)
+            lockout,  # noqa: F401  (prunes old counts of failed logins: a periodic job)
             metrics,  # noqa: F401  (counts the domain's events, queries and tasks)
             notifications,  # noqa: F401  (listens to the domain's events)
             overdue,  # noqa: F401  (the agents' daily digest: a periodic job)

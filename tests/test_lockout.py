@@ -5,6 +5,9 @@ from that address, even with the right password, for LOGIN_LOCKOUT_MINUTES; othe
 accounts and other addresses are not affected."""
 
 import base64
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,7 +146,16 @@ def test_the_count_holds_across_worker_processes(door, accounts):
     assert door.attempt("camille", PASSWORD).status_code == 429
 
 
-def test_old_counts_are_pruned(accounts, later):
+def test_old_counts_are_pruned_by_the_worker(accounts, later):
+    # The worker runs the periodic jobs that the app's start registers (a new process:
+    # this test module's own import of lockout does not count).
+    jobs = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from signalements.tasks "
+         "import PERIODIC; print(*[job.name for job in PERIODIC])"],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "signalements_project.settings"},
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert "signalements.lockout.prune_login_failures" in jobs
     by_token("camille", "guess")
     for n in range(LIMIT):
         by_token("dominique", f"guess {n}")  # locked out
