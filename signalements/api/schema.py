@@ -688,7 +688,8 @@ erase_contact_data = documented(
             operation_id="me_erase_contact_data_create",
             summary="Erase the contact data of your reports",
             description="Blanks `contact_name`, `contact_email` and `contact_phone` on every "
-            "report you filed, also in their history, and records the erasure in each "
+            "report you filed, also in their history, blanks the comments of your verdicts "
+            "on them (\"fixed\" or \"not fixed\"), records the erasure in each "
             "report's history, and deletes your follows and alerts (asked for while "
             "logged in, or at your account's address or your reports' contact addresses). "
             "You stay their reporter: you still see them, and status emails go to your "
