@@ -689,7 +689,7 @@ erase_contact_data = documented(
             summary="Erase the contact data of your reports",
             description="Blanks `contact_name`, `contact_email` and `contact_phone` on every "
             "report you filed, also in their history, blanks the comments of your verdicts "
-            "on them (\"fixed\" or \"not fixed\"), records the erasure in each "
+            'on them ("fixed" or "not fixed"), records the erasure in each '
             "report's history, and deletes your follows and alerts (asked for while "
             "logged in, or at your account's address or your reports' contact addresses). "
             "You stay their reporter: you still see them, and status emails go to your "
