@@ -59,6 +59,18 @@ def error_attrs(response) -> set[str]:
 # --- cursor pages -------------------------------------------------------------------------
 
 
+def test_a_count_lower_than_the_rows_does_not_cut_the_page(api_client, monkeypatch):
+    # The count is read apart from the page (another statement, the counters, or an
+    # estimate): a report committed between the two must not push another off the page.
+    SignalementFactory.create_batch(3, is_public=True)
+    monkeypatch.setattr("signalements.api.pagination.Rows.count", lambda rows: 1)
+
+    page = api_client.get(reverse("signalement-list")).json()
+
+    assert page["count"] == 1
+    assert len(page["results"]) == 3
+
+
 def test_an_empty_cursor_gives_the_first_page_without_a_count(api_client):
     reports(5)
     body = get(api_client, LIST_URL, cursor="", page_size=2)
