@@ -44,14 +44,9 @@ CONFIRM_SALT = "signalements.contact.confirm"
 DIGEST_SALT = "signalements.contact.address"
 
 
-def normalized(address: str) -> str:
-    """An address as compared: trimmed, case folded (as `emails.same_address`)."""
-    return address.strip().casefold()
-
-
 def address_digest(address: str) -> str:
     """The keyed hash of an address (64 hexadecimal digits)."""
-    return salted_hmac(DIGEST_SALT, normalized(address), algorithm="sha256").hexdigest()
+    return salted_hmac(DIGEST_SALT, emails.mailbox(address), algorithm="sha256").hexdigest()
 
 
 def writes_to_account(report: Signalement) -> bool:

@@ -75,7 +75,12 @@ def compose(
     return message
 
 
+def mailbox(address: str) -> str:
+    """An address as compared: trimmed, case folded."""
+    return address.strip().casefold()
+
+
 def same_address(first: str | None, second: str | None) -> bool:
     """Whether two email addresses are the same mailbox, as far as we can tell (case
     aside)."""
-    return bool(first) and bool(second) and first.strip().casefold() == second.strip().casefold()
+    return bool(first) and bool(second) and mailbox(first) == mailbox(second)

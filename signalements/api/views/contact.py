@@ -54,11 +54,7 @@ class ContactConfirmView(LinkView):
     """A contact address's confirmation link: GET says what it confirms, POST confirms."""
 
     template_name = "signalements/api/subscription_confirm.html"
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = "no-store"  # the page of a secret link
-        return response
+    # No-store, as every emailed link's page: signalements_project/security.py.
 
     def get(self, request, token):
         try:
