@@ -15,7 +15,7 @@ export WEB_CONCURRENCY ?= 2
 # `make worker` instead).
 TASK_WORKERS ?= 1
 
-.PHONY: run serve worker test test-postgres bench bench-admin bench-scale audit lint format schema clean help
+.PHONY: run serve worker cluster cluster-stop test-cluster test test-postgres bench bench-admin bench-scale audit lint format schema clean help
 
 help:
 	@echo "make run            set up, migrate, load demo data, serve on http://$(HOST):$(PORT) (SQLite)"
@@ -23,6 +23,9 @@ help:
 	@echo "make test-postgres  run the whole test suite on a throwaway PostgreSQL cluster"
 	@echo "make serve          production server (granian, DEBUG off) and TASK_WORKERS task workers (1): SERVE_HOST, PORT, DATABASE_URL, WEB_CONCURRENCY"
 	@echo "make worker         one background task worker, for a process manager"
+	@echo "make cluster        nginx, 3 app servers, 2 task workers, PostgreSQL + a replica, Redis on loopback (scripts/cluster.sh); Ctrl-C stops"
+	@echo "make cluster-stop   stop the cluster that make cluster runs"
+	@echo "make test-cluster   the scale-out tests: a cluster started for real, nodes killed under load"
 	@echo "make bench          project vs the seed's FastAPI design, wrk, PostgreSQL (BENCH_DB=sqlite): bench/results.md"
 	@echo "make bench-admin    the admin's pages with 10,000 reports (BENCH_DB=sqlite or PostgreSQL)"
 	@echo "make bench-scale    list, detail, stats at 10,000 and 1,000,000 reports, and the import (both databases): bench/results-scale.md"
@@ -72,6 +75,21 @@ serve: venv messages
 # (`make serve` starts TASK_WORKERS of its own: set TASK_WORKERS=0 when these run instead.)
 worker: venv messages
 	$(BIN)/python manage.py worker --no-startup-delay --no-reload
+
+# Scaled out on one machine (scripts/cluster.sh: CLUSTER_PORT 8080, CLUSTER_APP_SERVERS 3,
+# CLUSTER_TASK_WORKERS 2, CLUSTER_DIR…): installs postgresql, redis-server and nginx when
+# root. Ctrl-C, or `make cluster-stop` from another terminal, stops everything.
+cluster: venv messages
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/cluster.sh up
+
+cluster-stop:
+	scripts/cluster.sh down
+
+# The scale-out tests (tests/cluster/): each module's cluster started by scripts/cluster.sh
+# on free ports; wrk for the load (bench/ensure-tools.sh installs it when root).
+test-cluster: venv messages
+	bench/ensure-tools.sh
+	CLUSTER_TESTS=1 $(BIN)/pytest tests/cluster
 
 test: venv messages
 	$(BIN)/ruff check .

@@ -20,6 +20,10 @@ from .factories import UserFactory
 
 LOCALE = Path(__file__).resolve().parent.parent / "signalements" / "locale"
 
+# The scale-out tests start a whole cluster of their own (scripts/cluster.sh): they run
+# under `make test-cluster`, not in the suite.
+collect_ignore = [] if os.environ.get("CLUSTER_TESTS") else ["cluster"]
+
 
 def pytest_configure(config):
     """The catalogues compiled (`make test` runs `make messages` first; a bare `pytest`
