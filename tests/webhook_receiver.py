@@ -18,6 +18,8 @@ class Received:
     headers: dict
     body: bytes
     at: float
+    # The sender's port: which process sent it (tests/cluster/test_workers.py).
+    peer_port: int = 0
 
     @property
     def webhook_id(self) -> str:
@@ -65,7 +67,9 @@ class Receiver:
                 body = self.rfile.read(length)
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 with receiver.lock:
-                    received = Received(self.path, headers, body, time.time())
+                    received = Received(
+                        self.path, headers, body, time.time(), self.client_address[1]
+                    )
                     receiver.received.append(received)
                     receiver.seen[received.webhook_id] += 1
                     count = receiver.seen[received.webhook_id]

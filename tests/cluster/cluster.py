@@ -30,7 +30,9 @@ SETTINGS = {
     "LOGIN_FAILURE_LIMIT": "0",
     "WEBHOOK_ALLOW_PRIVATE": "1",
     "WEBHOOK_RETRY_DELAYS": "1,1,2",
-    "WEBHOOK_TIMEOUT_SECONDS": "2",
+    # A held delivery waits for the test to kill its worker, not for its own timeout; a
+    # claim is taken over after twice that and 2 s (signalements/webhooks.py).
+    "WEBHOOK_TIMEOUT_SECONDS": "5",
     "WEBHOOK_SWEEP_SECONDS": "1",
     "TASKS_ABANDONED_AFTER_SECONDS": "3",
     "REPLICA_CHECK_SECONDS": "1",
