@@ -25,7 +25,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils.translation import ngettext
 
@@ -62,7 +62,9 @@ def locked_for(*, username: str, address: str) -> float | None:
         return None
     now = _now()
     until = (
-        LoginFailures.objects.filter(key=_key(username, address), locked_until__gt=now)
+        # On the primary, where failures are counted: never a replica behind it.
+        LoginFailures.objects.using(DEFAULT_DB_ALIAS)
+        .filter(key=_key(username, address), locked_until__gt=now)
         .values_list("locked_until", flat=True)
         .first()
     )
@@ -95,7 +97,9 @@ def succeeded(*, username: str, address: str) -> None:
     HTTP Basic succeeds on every request)."""
     if not _enabled():
         return
-    rows = LoginFailures.objects.filter(key=_key(username, address), failures__gt=0)
+    rows = LoginFailures.objects.using(DEFAULT_DB_ALIAS).filter(
+        key=_key(username, address), failures__gt=0
+    )
     if rows.exists():
         rows.delete()
 

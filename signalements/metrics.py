@@ -21,6 +21,11 @@
 - `signalements_task_queue_ready{queue, due}`: tasks waiting in the database queue, due
   now (`due="yes"`) or later (`due="no"`: a retry's delay), read from the database at
   scrape time (one query).
+- With a read replica (DATABASE_REPLICA_URL, `signalements/replicas.py`):
+  `signalements_read_requests_total{database}`, safe requests by the database their reads
+  went to (`primary` or `replica`); `signalements_replica_up` (1 when the replica answers
+  and is in recovery, else 0) and `signalements_replica_lag_seconds` (absent when it does
+  not answer), measured on the replica at scrape time.
 
 Several processes (the server's workers, the task workers): with the environment variable
 PROMETHEUS_MULTIPROC_DIR set (`scripts/serve.sh` sets it), each process writes its counts
@@ -80,6 +85,13 @@ TASKS_FINISHED = Counter(
     "signalements_tasks_finished",
     "Background tasks finished, by task and status (SUCCESSFUL or FAILED).",
     ["task", "status"],
+)
+
+READ_REQUESTS = Counter(
+    "signalements_read_requests",
+    "Safe requests (GET, HEAD, OPTIONS) by the database their reads went to, with a "
+    "replica: primary or replica.",
+    ["database"],
 )
 
 CACHE_HIT = RESPONSE_CACHE.labels(result="hit")
@@ -176,8 +188,40 @@ class TaskQueueCollector:
         yield gauge
 
 
+class ReplicaCollector:
+    """The replica's state, measured when scraped (one query on the replica, which also
+    refreshes this process's view of it); nothing without a replica."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from . import replicas  # it counts its requests here: imported once both are
+
+        if not replicas.configured():
+            return
+        try:
+            lag = replicas.measure_now()
+        except Exception:  # down, or not a replica
+            up, lag = 0, None
+        else:
+            up = 1
+        yield GaugeMetricFamily(
+            "signalements_replica_up",
+            "1 when the read replica answers and is in recovery (a replica), else 0.",
+            value=up,
+        )
+        if lag is not None:
+            yield GaugeMetricFamily(
+                "signalements_replica_lag_seconds",
+                "How far the read replica is behind the primary, in seconds.",
+                value=lag,
+            )
+
+
 QUEUE_REGISTRY = CollectorRegistry(auto_describe=False)
 QUEUE_REGISTRY.register(TaskQueueCollector())
+QUEUE_REGISTRY.register(ReplicaCollector())
 
 
 def exposition() -> tuple[bytes, str]:

@@ -3,7 +3,11 @@
 - `GET /healthz` (liveness): 200 while the process answers; touches no database, so
   that a database outage does not get healthy servers restarted.
 - `GET /readyz` (readiness): 200 when the database and the cache answer, else 503
-  naming which does not: take this server out of the pool until they are back.
+  naming which does not: take this server out of the pool until they are back. With a
+  read replica (DATABASE_REPLICA_URL), `checks.replica` says how it is ("ok", "lagging:
+  12.3 s, reads on the primary", "error: OperationalError, reads on the primary"); still
+  200 when only the replica is unwell: the primary serves the reads meanwhile
+  (signalements/replicas.py).
 """
 
 import time
@@ -13,6 +17,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+
+from signalements import replicas
 
 
 @never_cache
@@ -26,6 +32,8 @@ def alive(request):
 def ready(request):
     checks = {"database": _check(_database), "cache": _check(_cache)}
     healthy = all(result == "ok" for result in checks.values())
+    if replicas.configured():
+        checks["replica"] = replicas.status()
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", "checks": checks},
         status=200 if healthy else 503,

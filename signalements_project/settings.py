@@ -59,6 +59,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Tells the request's log line and metrics its route and user (observability.py).
     "signalements_project.observability.RequestContextMiddleware",
+    # Safe requests' reads on the replica, a client's on the primary after its writes
+    # (signalements/replicas.py). Not used without DATABASE_REPLICA_URL.
+    "signalements.replicas.ReplicaMiddleware",
     # A URL over MAX_URL_LENGTH is a 414 before anything parses it (limits.py).
     "signalements_project.limits.UrlLengthMiddleware",
     # Forwarded headers from anyone but our proxy are dropped (proxies.py).
@@ -133,6 +136,56 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
 # report's read (measured: a cold detail 910 -> 3,100 req/s, a list page 475 -> 880).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# --- Read replica (signalements/replicas.py) ------------------------------------------
+# A PostgreSQL streaming replica of the primary (made by `pg_basebackup -R`): the reads
+# of safe requests (GET, HEAD, OPTIONS) go there; writes, transactions, management
+# commands and task workers stay on the primary. Empty: no replica, every query on the
+# primary (no router, no middleware: as before). After a write, that client's reads go to
+# the primary for REPLICA_STICKY_SECONDS (a cookie, and its credentials in the shared
+# cache); a replica lagging more than REPLICA_MAX_LAG_SECONDS, or not answering, is not
+# read until it catches up; each process measures it every REPLICA_CHECK_SECONDS.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+REPLICA_STICKY_SECONDS = env.float("REPLICA_STICKY_SECONDS", default=5.0)
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=3.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=2.0)
+if min(REPLICA_STICKY_SECONDS, REPLICA_MAX_LAG_SECONDS, REPLICA_CHECK_SECONDS) < 0:
+    raise ImproperlyConfigured(
+        "REPLICA_STICKY_SECONDS, REPLICA_MAX_LAG_SECONDS and REPLICA_CHECK_SECONDS are "
+        "numbers of seconds (0 or more)."
+    )
+# Read-your-writes holds when a client's reads leave the primary only once the replica
+# has its write: the replica read is at most MAX_LAG behind when measured, and its lag can
+# grow for CHECK seconds before the next measure.
+if REPLICA_STICKY_SECONDS < REPLICA_MAX_LAG_SECONDS + REPLICA_CHECK_SECONDS:
+    raise ImproperlyConfigured(
+        "REPLICA_STICKY_SECONDS must be at least REPLICA_MAX_LAG_SECONDS + "
+        "REPLICA_CHECK_SECONDS, or a client could read the replica before its own write "
+        "reaches it."
+    )
+if DATABASE_REPLICA_URL:
+    _replica = environ.Env.db_url_config(DATABASE_REPLICA_URL)
+    _postgresql = "django.db.backends.postgresql"
+    if not (
+        _replica["ENGINE"].startswith(_postgresql)
+        and DATABASES["default"]["ENGINE"].startswith(_postgresql)
+    ):
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL is a PostgreSQL streaming replica of a PostgreSQL "
+            "DATABASE_URL (postgres://...)."
+        )
+    # PostgreSQL's backend, which tells signalements.replicas when the replica fails.
+    _replica["ENGINE"] = "signalements.replica_database"
+    _replica.setdefault("OPTIONS", {})
+    _replica["OPTIONS"].setdefault(
+        "connect_timeout", DATABASES["default"]["OPTIONS"]["connect_timeout"]
+    )
+    _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    _replica["CONN_HEALTH_CHECKS"] = True
+    # The tests' replica is the test database itself.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["signalements.replicas.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

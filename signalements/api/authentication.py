@@ -30,6 +30,8 @@ from knox.settings import CONSTANTS
 from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication
 
+from signalements import replicas
+
 from .throttling import (
     FailedAuthenticationThrottle,
     check_login_lockout,
@@ -59,7 +61,11 @@ class TokenAuthentication(knox_auth.TokenAuthentication):
         candidates = AuthToken.objects.filter(
             token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH]
         ).select_related("user")
-        for auth_token in candidates:
+        found = list(candidates)
+        # A token that a replica behind the primary does not have yet (signalements/replicas.py).
+        if not found and (primary := replicas.on_primary(candidates)) is not None:
+            found = list(primary)
+        for auth_token in found:
             if not compare_digest(digest, auth_token.digest):
                 continue
             if auth_token.expiry is not None and auth_token.expiry <= timezone.now():

@@ -24,6 +24,16 @@ goes to Django untouched, as does every request when the version cannot be read 
 then answers, or reports the database's trouble itself). Lookups are counted, hits and
 misses (`signalements/metrics.py`).
 
+With a read replica (DATABASE_REPLICA_URL, `signalements/replicas.py`), the request's
+database is decided first, and the version is read on that database, the one its data
+will be read on: a version read on the primary and data read on a replica behind it would
+store an old body under a new version. Replayed in commit order, a replica's later reads
+are never older than its version, nor are the primary's, where a request's reads may move
+after it (a write, the replica failing): a stored body is never older than its version.
+A version that the replica cannot give marks it down and is read on the primary. A client
+whose reads go to the primary for a while after its write (its cookie) is answered by
+Django: its requests would otherwise switch the store between the two databases' versions.
+
 The store is per process and bounded (`RESPONSE_CACHE_MAX_BYTES`, least recently used
 first out); entries of an older version can never be read again, so they are dropped as
 soon as a newer version is seen; a response is kept from the second time its request is
@@ -40,7 +50,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.http import parse_etags
 
-from signalements import data_version, metrics
+from signalements import data_version, metrics, replicas
 
 CACHED_PATHS = re.compile(r"^/api/signalements/(?:[0-9]{1,18}/)?$")
 CACHED_CONTENT_TYPES = ("application/json", "application/geo+json")
@@ -174,8 +184,13 @@ class ResponseCache:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if not self.is_cacheable(environ):
             return self.app(environ, start_response)
+        # With a replica, the request's reads go to one database, decided now: the
+        # version is read there, before the data (signalements/replicas.py).
+        reads = replicas.decide(environ)
+        if reads is not None and reads.sticky:  # its client's own: Django answers
+            return self.app(environ, start_response)
         try:
-            version = data_version.current(self.using)
+            version = self.version(reads)
         except Exception:  # Django answers, and reports the database's trouble itself
             return self.app(environ, start_response)
         self.store.see(version)
@@ -185,6 +200,7 @@ class ResponseCache:
         if entry is not None:
             metrics.CACHE_HIT.inc()
             environ[ROUTE_KEY] = ROUTES[environ["PATH_INFO"] != "/api/signalements/"]
+            replicas.finished(reads)
             return self.answer(entry, environ, start_response, extra=[HIT])
         metrics.CACHE_MISS.inc()
         entry = self.compute(environ)
@@ -195,6 +211,17 @@ class ResponseCache:
         if self.store.admits(key):
             self.store.put(key, entry)
         return self.answer(entry, environ, start_response)
+
+    def version(self, reads: "replicas.Reads | None") -> int:
+        """The data version, on the database the request reads. A replica that does not
+        answer is marked down and the request reads the primary (its version too)."""
+        if reads is None or reads.database == self.using:
+            return data_version.current(self.using)
+        try:
+            return data_version.current(reads.database)
+        except Exception as error:
+            replicas.fall_back(reads, error)
+        return data_version.current(self.using)
 
     def is_cacheable(self, environ: dict) -> bool:
         if environ.get("REQUEST_METHOD") != "GET":

@@ -37,7 +37,7 @@ SETTINGS = {
     "TASKS_ABANDONED_AFTER_SECONDS": "3",
     "REPLICA_CHECK_SECONDS": "1",
     "REPLICA_STICKY_SECONDS": "5",
-    "REPLICA_MAX_LAG_SECONDS": "10",
+    "REPLICA_MAX_LAG_SECONDS": "3",
     "ACCESS_LOG": "0",
 }
 
@@ -244,6 +244,11 @@ class Cluster:
     def metrics_token(self) -> str:
         environment = (self.directory / "cluster.env").read_text()
         return re.search(r'^export METRICS_TOKEN="?([^"\n]*)"?$', environment, re.M).group(1)
+
+    def failures(self) -> list[str]:
+        """nginx's log lines of the answers that were not a success."""
+        log = (self.directory / "logs" / "nginx-access.log").read_text()
+        return [line for line in log.splitlines() if re.search(r'" [45][0-9][0-9] ', line)]
 
     def upstreams(self) -> list[str]:
         """The app server that answered each request, in the order of nginx's access log."""

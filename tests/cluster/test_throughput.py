@@ -2,8 +2,9 @@
 each), then the same with each app server pinned to a core of its own where there are
 enough (`taskset`; app server i on core i-1, modulo the cores).
 
-Two reads: the list's first page, anonymous (served by each app server's response
-cache), and reports' details with an agent's token (Django and the replica each time).
+Three loads: the list's first page, anonymous (served by each app server's response
+cache); reports' details with an agent's token (Django and the replica each time); and
+creates by that agent (Django and the primary).
 On a machine of 2 cores shared with nginx, PostgreSQL and wrk itself it does not scale:
 the figures are recorded (printed; the README's "Scaling out" quotes them), and the test
 checks that every request succeeded and went to the app servers in the rotation.
@@ -30,7 +31,9 @@ def wrk(cluster, path: str, *script: str) -> float:
     else:
         command.append(cluster.url + path)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    assert "Non-2xx" not in output and "Socket errors" not in output, output
+    assert "Non-2xx" not in output and "Socket errors" not in output, output + "\n".join(
+        cluster.failures()[-10:]
+    )
     return float(re.search(r"Requests/sec:\s+([0-9.]+)", output).group(1))
 
 
@@ -63,22 +66,24 @@ def test_throughput_with_one_two_and_three_app_servers(cluster):
                     assert request(cluster.port, "GET", "/api/signalements/").status == 200
                 listed = wrk(cluster, "/api/signalements/")
                 detailed = wrk(cluster, "/", "detail.lua", token, str(last_id))
+                created = wrk(cluster, "/", "create.lua", token)
                 answered_by = set(cluster.upstreams()[before:])
                 assert answered_by == {
                     f"127.0.0.1:{cluster.app_port(number)}" for number in range(1, count + 1)
                 }
-                results.append((count, pinned, listed, detailed))
+                results.append((count, pinned, listed, detailed, created))
     finally:
         pin(cluster, ["app1", "app2", "app3"], None)
         cluster.balance()
     lines = [
         f"\nthroughput through nginx, wrk -t2 -c16 {SECONDS} s, {cores} cores, "
         "one granian process per app server:",
-        "| app servers | pinned (taskset) | list, anonymous (req/s) | detail, token (req/s) |",
-        "|---|---|---|---|",
+        "| app servers | pinned (taskset) | list, anonymous (req/s) | detail, token (req/s) "
+        "| create, token (req/s) |",
+        "|---|---|---|---|---|",
     ]
-    for count, pinned, listed, detailed in results:
+    for count, pinned, *rates in results:
         where = f"yes, {min(count, cores)} core(s)" if pinned else "no"
-        lines.append(f"| {count} | {where} | {listed:,.0f} | {detailed:,.0f} |")
+        lines.append(f"| {count} | {where} | " + " | ".join(f"{r:,.0f}" for r in rates) + " |")
     print("\n".join(lines))
-    assert all(listed > 0 and detailed > 0 for _, _, listed, detailed in results)
+    assert all(rate > 0 for _, _, *rates in results for rate in rates)

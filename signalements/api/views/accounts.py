@@ -8,12 +8,13 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from knox.models import AuthToken
+from knox.settings import knox_settings
 from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from signalements import retention, subscriptions
+from signalements import replicas, retention, subscriptions
 from signalements.roles import role_of
 
 from .. import schema
@@ -50,6 +51,8 @@ class AuthTokenView(MethodFirst, APIView):
         user = payload.validated_data["user"]
         AuthToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
         token, key = AuthToken.objects.create(user=user)
+        # Its next reads find it, on a replica behind the primary too (replicas.py).
+        replicas.handed_out("Authorization", f"{knox_settings.AUTH_HEADER_PREFIX} {key}")
         return Response(
             TokenSerializer({"token": key, "expiry": token.expiry, "prefix": token.token_key}).data
         )

@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from signalements import events, reporter_tokens, rollup, routing, services
+from signalements import events, replicas, reporter_tokens, rollup, routing, services
 from signalements.idempotency import idempotent
 from signalements.languages import active_language
 from signalements.models import PREFETCHED_PHOTOS, Signalement, with_photos
@@ -220,7 +220,7 @@ class SignalementViewSet(
             return self.get_serializer(list(page), many=True).data
         agent = is_agent(request.user)
         if lean:
-            return reading.represent(page, request, agent=agent)
+            return reading.represent(page, request, agent=agent, using=scope.db)
         if hasattr(page, "values_list"):  # a cursor's window of reports
             page = page.values_list("pk", flat=True)
         return reading.read_reports(list(page), request, scope=scope, agent=agent)
@@ -293,6 +293,8 @@ class SignalementViewSet(
         else:
             # An anonymous reporter's proof of authorship, returned once (create below).
             self._reporter_token, stored = reporter_tokens.issue(self.request)
+            # Its next reads with it find the report, on a replica too (replicas.py).
+            replicas.handed_out("X-Reporter-Token", self._reporter_token)
             self._created = serializer.save(reporter=None, language=language, **stored)
         events.emit(events.CREATED, self._created, actor=user)
 
