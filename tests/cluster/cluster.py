@@ -10,7 +10,9 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -244,6 +246,36 @@ class Cluster:
     def metrics_token(self) -> str:
         environment = (self.directory / "cluster.env").read_text()
         return re.search(r'^export METRICS_TOKEN="?([^"\n]*)"?$', environment, re.M).group(1)
+
+    @contextmanager
+    def replica_behind(self, delay: str):
+        """The replica replays each commit `delay` late (`recovery_min_apply_delay`), while the
+        primary commits a heartbeat every 100 ms: the replica's measured lag (the age of the
+        last commit it replayed) is then the delay, as under a steady load, not the time since
+        the last write of a quiet cluster."""
+        stop = threading.Event()
+
+        def beat():
+            with psycopg.connect(self.primary, autocommit=True) as primary:
+                primary.execute(
+                    "CREATE TABLE IF NOT EXISTS cluster_test_heartbeat (at timestamptz)"
+                )
+                while not stop.wait(0.1):
+                    primary.execute("INSERT INTO cluster_test_heartbeat VALUES (now())")
+
+        heart = threading.Thread(target=beat, daemon=True)
+        heart.start()
+        with psycopg.connect(self.replica, autocommit=True) as replica:
+            replica.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{delay}'")
+            replica.execute("SELECT pg_reload_conf()")
+            try:
+                time.sleep(3)  # the delay in force, and measured by every server since
+                yield
+            finally:
+                replica.execute("ALTER SYSTEM RESET recovery_min_apply_delay")
+                replica.execute("SELECT pg_reload_conf()")
+                stop.set()
+                heart.join()
 
     def failures(self) -> list[str]:
         """nginx's log lines of the answers that were not a success."""

@@ -9,9 +9,7 @@
 """
 
 import secrets
-import threading
 import time
-from contextlib import contextmanager
 
 from .cluster import request
 
@@ -40,37 +38,6 @@ def test_the_anonymous_create_limit_counts_the_whole_cluster(cluster):
     assert int(refused[0].headers["Retry-After"]) > 0
     # Another citizen is not held by the first one's count.
     assert anonymous_create(cluster, 2, "203.0.113.77").status == 201
-
-
-@contextmanager
-def replica_behind(cluster, delay: str):
-    """The replica replays each commit `delay` late (`recovery_min_apply_delay`), while the
-    primary commits a heartbeat every 100 ms: the replica's measured lag (the age of the
-    last commit it replayed) is then the delay, as under a steady load, not the time since
-    the last write of a quiet cluster."""
-    import psycopg
-
-    stop = threading.Event()
-
-    def beat():
-        with psycopg.connect(cluster.primary, autocommit=True) as primary:
-            primary.execute("CREATE TABLE IF NOT EXISTS cluster_test_heartbeat (at timestamptz)")
-            while not stop.wait(0.1):
-                primary.execute("INSERT INTO cluster_test_heartbeat VALUES (now())")
-
-    heart = threading.Thread(target=beat, daemon=True)
-    heart.start()
-    with psycopg.connect(cluster.replica, autocommit=True) as replica:
-        replica.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{delay}'")
-        replica.execute("SELECT pg_reload_conf()")
-        try:
-            time.sleep(3)  # the delay in force, and measured by every server since
-            yield
-        finally:
-            replica.execute("ALTER SYSTEM RESET recovery_min_apply_delay")
-            replica.execute("SELECT pg_reload_conf()")
-            stop.set()
-            heart.join()
 
 
 def title_through(cluster, app: int, report_id: int, headers=None) -> tuple[int, str | None]:
@@ -109,7 +76,7 @@ def test_a_write_through_one_server_is_read_through_another_at_once(cluster):
         "hit",
         "avant",
     )
-    with replica_behind(cluster, REPLICA_DELAY):
+    with cluster.replica_behind(REPLICA_DELAY):
         changed = request(cluster.app_port(1), "PATCH", path, {"title": "après"}, admin)
         assert changed.status == 200, changed
 
