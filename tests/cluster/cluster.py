@@ -216,6 +216,15 @@ class Cluster:
         with psycopg.connect(self.replica if replica else self.primary, autocommit=True) as db:
             return db.execute(statement, params).fetchall()
 
+    def last_of_first_ids(self) -> int:
+        """N such that reports 1…N all exist (ids have gaps: a create rolled back, by a
+        server killed in the middle, still took its number)."""
+        return self.sql(
+            "SELECT COALESCE(MIN(number), 1) - 1 FROM generate_series(1, "
+            "(SELECT COALESCE(MAX(id), 0) + 1 FROM signalements_signalement)) AS number "
+            "WHERE number NOT IN (SELECT id FROM signalements_signalement)"
+        )[0][0]
+
     def token(self, username: str = "agent") -> str:
         response = request(
             self.port,
@@ -280,7 +289,12 @@ class Cluster:
     def failures(self) -> list[str]:
         """nginx's log lines of the answers that were not a success."""
         log = (self.directory / "logs" / "nginx-access.log").read_text()
-        return [line for line in log.splitlines() if re.search(r'" [45][0-9][0-9] ', line)]
+        # (499: wrk closed its connections at the end of its run, requests in flight.)
+        return [
+            line
+            for line in log.splitlines()
+            if re.search(r'" [45][0-9][0-9] ', line) and '" 499 ' not in line
+        ]
 
     def upstreams(self) -> list[str]:
         """The app server that answered each request, in the order of nginx's access log."""

@@ -76,7 +76,7 @@ def test_an_app_server_killed_under_load_loses_nothing(cluster, tmp_path):
     if wrk is None:
         pytest.fail("wrk is not installed (make test-cluster installs it: bench/ensure-tools.sh)")
     token = cluster.token("agent")
-    (last_id,) = cluster.sql("SELECT MAX(id) FROM signalements_signalement")[0]
+    last_id = cluster.last_of_first_ids()
     output = tmp_path / "wrk"
     output.mkdir()
     load = subprocess.Popen(

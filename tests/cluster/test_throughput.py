@@ -52,7 +52,7 @@ def test_throughput_with_one_two_and_three_app_servers(cluster):
     if shutil.which("wrk") is None:
         pytest.fail("wrk is not installed (make test-cluster installs it)")
     token = cluster.token("agent")
-    (last_id,) = cluster.sql("SELECT MAX(id) FROM signalements_signalement")[0]
+    last_id = cluster.last_of_first_ids()
     cores = os.cpu_count()
     results = []
     try:
