@@ -136,6 +136,21 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
 # report's read (measured: a cold detail 910 -> 3,100 req/s, a list page 475 -> 880).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind a pooler in transaction mode (PgBouncer's pool_mode = transaction), each
+# transaction may run on another server connection: nothing may outlive one. So no
+# server-side cursors (the exports' `.iterator()` would fetch from a cursor declared on
+# another connection) and no prepared statements (psycopg's, after `prepare_threshold`
+# runs of a query; Django's default, kept even if DATABASE_URL asks otherwise). The
+# replica below gets the same. PostgreSQL only.
+DATABASE_TRANSACTION_POOLING = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
+if DATABASE_TRANSACTION_POOLING:
+    if not DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+        raise ImproperlyConfigured(
+            "DATABASE_TRANSACTION_POOLING is for PostgreSQL behind a pooler such as "
+            "PgBouncer (DATABASE_URL=postgres://...)."
+        )
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 
 # --- Read replica (signalements/replicas.py) ------------------------------------------
 # A PostgreSQL streaming replica of the primary (made by `pg_basebackup -R`): the reads
@@ -182,6 +197,9 @@ if DATABASE_REPLICA_URL:
     )
     _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
     _replica["CONN_HEALTH_CHECKS"] = True
+    if DATABASE_TRANSACTION_POOLING:
+        _replica["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _replica["OPTIONS"]["prepare_threshold"] = None
     # The tests' replica is the test database itself.
     _replica["TEST"] = {"MIRROR": "default"}
     DATABASES["replica"] = _replica

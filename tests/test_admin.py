@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from signalements.models import Signalement
 
@@ -19,14 +20,20 @@ NO_INLINES = {
 }
 
 
+def form_date(report) -> dict:
+    """The report's own date as the admin's date and time fields show it (local time):
+    never in the future, whatever the hour the tests run at."""
+    local = timezone.localtime(report.date)
+    return {"date_0": local.strftime("%Y-%m-%d"), "date_1": local.strftime("%H:%M:%S")}
+
+
 def change_form(report, **fields) -> dict:
     """The report's change form as a browser posts it, no inline changed; `fields`
     override or add values."""
     return {
         "title": "",
         "description": report.description,
-        "date_0": report.date.strftime("%Y-%m-%d"),
-        "date_1": "08:00:00",
+        **form_date(report),
         "priority": "normal",
         "latitude": "",
         "longitude": "",
@@ -90,8 +97,7 @@ def test_the_change_page_loads_and_saves(admin_client):
         {
             "title": "Nouveau titre",
             "description": report.description,
-            "date_0": report.date.strftime("%Y-%m-%d"),
-            "date_1": "08:00:00",
+            **form_date(report),
             "category": report.category_id,
             "priority": "high",
             "is_public": "on",
@@ -287,8 +293,7 @@ def _change_form(report, **extra):
     return {
         "title": report.title,
         "description": report.description,
-        "date_0": report.date.strftime("%Y-%m-%d"),
-        "date_1": "08:00:00",
+        **form_date(report),
         "category": report.category_id,
         "priority": "normal",
         "is_public": "on",

@@ -11,6 +11,7 @@ from django.urls import reverse
 from signalements.models import ApiKey, Signalement
 
 from .factories import CategoryFactory, SignalementFactory, UserFactory
+from .test_admin import form_date
 
 pytestmark = pytest.mark.django_db
 
@@ -142,8 +143,7 @@ def test_the_admin_refuses_a_media_url_that_is_not_a_web_link(admin_client):
         url,
         {
             "description": report.description,
-            "date_0": report.date.strftime("%Y-%m-%d"),
-            "date_1": "08:00:00",
+            **form_date(report),
             "priority": "normal",
             "media_url": "ftp://example.org/photo.jpg",
             **{
