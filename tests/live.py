@@ -213,6 +213,35 @@ class LiveServer:
                 self.process.wait()
 
 
+def api_token(database_url: str, role: str) -> str:
+    """The API token of a new user of `role` ("agent": in the agents' group, or "admin": a
+    superuser), made in the live database by `manage.py shell`."""
+    script = (
+        "from django.contrib.auth import get_user_model;"
+        "from django.contrib.auth.models import Group;"
+        "from knox.models import AuthToken;"
+        "from signalements.models import AGENTS_GROUP;"
+        "User = get_user_model();"
+        + (
+            "user = User.objects.create_superuser('admin-live', 'a@example.org', 'x');"
+            if role == "admin"
+            else "user = User.objects.create_user('agent-live', 'a@example.org', 'x',"
+            " is_staff=True);"
+            "user.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0]);"
+        )
+        + "print(AuthToken.objects.create(user=user)[1])"
+    )
+    completed = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=server_environment(database_url),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout.strip().splitlines()[-1]
+
+
 def wait_for(condition, timeout: float = 40):
     """`condition()`'s first true value, asked every 0.1 s; an AssertionError after
     `timeout` seconds."""

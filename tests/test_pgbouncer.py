@@ -38,7 +38,16 @@ from pathlib import Path
 
 import pytest
 
-from .live import ON_POSTGRES, ROOT, LiveServer, free_port, live_database, server_environment, sql
+from .live import (
+    ON_POSTGRES,
+    ROOT,
+    LiveServer,
+    api_token,
+    free_port,
+    live_database,
+    server_environment,
+    sql,
+)
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 POOL_SIZE = 2
@@ -139,28 +148,6 @@ def pgbouncer_in_front_of(database_url: str):
         yield bouncer
     finally:
         bouncer.stop()
-
-
-def agent_token(database_url: str) -> str:
-    """A new agent's API token (made on the database directly)."""
-    script = (
-        "from django.contrib.auth import get_user_model;"
-        "from django.contrib.auth.models import Group;"
-        "from knox.models import AuthToken;"
-        "user = get_user_model().objects.create_user('agent-live', 'a@example.org', 'x',"
-        " is_staff=True);"
-        "user.groups.add(Group.objects.get(name='agents'));"
-        "print(AuthToken.objects.create(user=user)[1])"
-    )
-    completed = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=server_environment(database_url),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return completed.stdout.strip().splitlines()[-1]
 
 
 def manage(database_url: str, *command: str) -> None:
@@ -264,7 +251,7 @@ def export(server: LiveServer, agent: dict):
 @needs_pgbouncer
 def test_the_app_servers_work_through_pgbouncer_in_transaction_mode(tmp_path):
     with live_database("postgresql", tmp_path) as direct, pgbouncer_in_front_of(direct) as bouncer:
-        agent = {"Authorization": f"Token {agent_token(direct)}"}
+        agent = {"Authorization": f"Token {api_token(direct, 'agent')}"}
         pooled = bouncer.url(direct)
 
         server = LiveServer(pooled, workers=3, DATABASE_TRANSACTION_POOLING="1")

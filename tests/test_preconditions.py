@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from signalements.models import Signalement, Status
 
 from .factories import AttachmentFactory, CategoryFactory, SignalementFactory, UserFactory
-from .live import DATABASES, LiveServer, live_database
+from .live import DATABASES, LiveServer, api_token, live_database
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +175,7 @@ def test_two_concurrent_patches_from_one_read_make_one_change(kind, tmp_path):
     with live_database(kind, tmp_path) as database_url:
         server = LiveServer(database_url, workers=2)
         try:
-            token = agent_token(database_url)
+            token = api_token(database_url, "agent")
             auth = {"Authorization": f"Token {token}"}
             status, _, created = server.request(
                 "POST",
@@ -201,30 +201,3 @@ def test_two_concurrent_patches_from_one_read_make_one_change(kind, tmp_path):
     assert statuses == [200] + [412] * (writers - 1), statuses
     winner = next(body for status, _, body in results if status == 200)
     assert final["title"] == winner["title"]
-
-
-def agent_token(database_url: str) -> str:
-    """A token of a new agent, made in the live database."""
-    import subprocess
-    import sys
-
-    from .live import ROOT, server_environment
-
-    script = (
-        "from django.contrib.auth.models import Group;"
-        "from knox.models import AuthToken;"
-        "from django.contrib.auth import get_user_model;"
-        "from signalements.models import AGENTS_GROUP;"
-        "user = get_user_model().objects.create_user('agent-live', password='x');"
-        "user.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0]);"
-        "print(AuthToken.objects.create(user=user)[1])"
-    )
-    completed = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=server_environment(database_url),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return completed.stdout.strip().splitlines()[-1]

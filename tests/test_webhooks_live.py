@@ -11,13 +11,11 @@ test-postgres) on PostgreSQL.
   the same `webhook-id`, then the event that waited behind it.
 """
 
-import subprocess
-import sys
 import time
 
 import pytest
 
-from .live import DATABASES, ROOT, LiveServer, Worker, live_database, server_environment, sql
+from .live import DATABASES, LiveServer, Worker, api_token, live_database, sql
 from .webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -31,24 +29,6 @@ SETTINGS = {
     "WEBHOOK_SWEEP_SECONDS": "1",
     "TASK_WORKERS": "0",
 }
-
-
-def admin_token(database_url: str) -> str:
-    script = (
-        "from django.contrib.auth import get_user_model;"
-        "from knox.models import AuthToken;"
-        "user = get_user_model().objects.create_superuser('admin-live', 'a@example.org', 'x');"
-        "print(AuthToken.objects.create(user=user)[1])"
-    )
-    completed = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=server_environment(database_url),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return completed.stdout.strip().splitlines()[-1]
 
 
 def ids_of(receiver: Receiver, report_id: int) -> list[tuple[str, str]]:
@@ -78,7 +58,7 @@ def test_real_workers_retry_keep_order_and_survive_a_kill(database, tmp_path):
     server = None
     with live_database(database, tmp_path) as database_url:
         try:
-            token = admin_token(database_url)
+            token = api_token(database_url, "admin")
             server = LiveServer(database_url, workers=1, **SETTINGS)
             admin = {"Authorization": f"Token {token}"}
             status, _, endpoint = server.request(
