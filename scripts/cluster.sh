@@ -323,7 +323,7 @@ up() {
     fi
 
     trap 'down_parts; exit 130' INT
-    trap 'down_parts; exit 143' TERM
+    trap 'down_parts; exit 0' TERM  # make cluster-stop: a stop asked for
     trap 'down_parts' EXIT
 
     log "PostgreSQL primary on 127.0.0.1:$primary_port"
