@@ -86,10 +86,11 @@ cluster-stop:
 	scripts/cluster.sh down
 
 # The scale-out tests (tests/cluster/): each module's cluster started by scripts/cluster.sh
-# on free ports; wrk for the load (bench/ensure-tools.sh installs it when root).
+# on free ports; wrk for the load (bench/ensure-tools.sh installs it when root). -s: each
+# test prints its figures (requests, failures, rows, killed parts, req/s).
 test-cluster: venv messages
 	bench/ensure-tools.sh
-	CLUSTER_TESTS=1 $(BIN)/pytest tests/cluster
+	CLUSTER_TESTS=1 $(BIN)/pytest tests/cluster -s
 
 test: venv messages
 	$(BIN)/ruff check .
