@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .live import ON_POSTGRES, ROOT, LiveServer, live_database, server_environment
-from .test_preconditions import agent_token
+from .live import ON_POSTGRES, ROOT, LiveServer, api_token, live_database, server_environment
 
 FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "100"))
 # A fixed seed: a failure found in CI is found again locally (FUZZ_SEED to explore more).
@@ -100,7 +99,7 @@ def test_schemathesis_finds_nothing_against_the_live_server(caller, tmp_path):
         headers = []
         excluded = []
         if caller == "agent":
-            headers.append(f"Authorization: Token {agent_token(database_url)}")
+            headers.append(f"Authorization: Token {api_token(database_url, 'agent')}")
             # Logging out (DELETE /api/auth/token/, /api/auth/tokens/{prefix}/) would
             # revoke the token the run uses, and the rest would go unauthenticated; the
             # anonymous run covers those operations.
