@@ -204,13 +204,20 @@ class LiveServer:
         return results
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM to every process of `process`'s group (started with start_new_session),
+    then SIGKILL to those still there after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def api_token(database_url: str, role: str) -> str:
@@ -283,12 +290,7 @@ class Worker:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process_group(self.process)
 
     def log_text(self) -> str:
         self.log.seek(0)

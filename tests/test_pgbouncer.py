@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from .live import (
     live_database,
     server_environment,
     sql,
+    stop_process_group,
 )
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
@@ -130,13 +130,7 @@ class PgBouncer:
         return log.read_text(errors="replace") if log.exists() else ""
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process, timeout=10)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

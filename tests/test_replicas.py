@@ -32,6 +32,7 @@ from signalements.api.response_cache import ResponseCache
 from signalements.models import Signalement
 
 from .factories import SignalementFactory, UserFactory
+from .test_response_cache import call_environ
 
 LIST = "/api/signalements/"
 CREATE = {"description": "Panne électrique", "date": "2025-04-29T16:30:00"}
@@ -141,17 +142,7 @@ def environ(method="GET", path=LIST, **headers) -> dict:
 
 def call(app, path=LIST, **headers):
     """(status, headers, body) of a GET through a WSGI app."""
-    answer = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        answer["status"] = int(status.split()[0])
-        answer["headers"] = dict(response_headers)
-
-    result = app(environ(path=path, **headers), start_response)
-    body = b"".join(result)
-    if hasattr(result, "close"):
-        result.close()
-    return answer["status"], answer["headers"], body
+    return call_environ(app, environ(path=path, **headers))
 
 
 def reads_count(database: str) -> float:
@@ -482,20 +473,6 @@ def test_a_replica_that_cannot_give_the_version_is_marked_down_and_the_primary_a
     assert replicas.health.error == "OperationalError"
     assert reads.database == "default"
     assert front.store.version == data_version.current("default")
-
-
-def call_environ(app, env):
-    answer = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        answer["status"] = int(status.split()[0])
-        answer["headers"] = dict(response_headers)
-
-    result = app(env, start_response)
-    body = b"".join(result)
-    if hasattr(result, "close"):
-        result.close()
-    return answer["status"], answer["headers"], body
 
 
 # --- Failures and the way back --------------------------------------------------------------

@@ -68,6 +68,11 @@ def call(app, path, *, query="", method="GET", **headers):
         **{f"HTTP_{name.upper()}": value for name, value in headers.items()},
     }
     setup_testing_defaults(environ)
+    return call_environ(app, environ)
+
+
+def call_environ(app, environ: dict):
+    """(status, headers as a dict, body) of one request, given its WSGI environment."""
     answer = {}
 
     def start_response(status, response_headers, exc_info=None):

@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+
+from ..live import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPT = ROOT / "scripts" / "cluster.sh"
@@ -154,12 +155,7 @@ class Cluster:
     def down(self) -> None:
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(120)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_process_group(self.process, timeout=120)
         subprocess.run([str(SCRIPT), "down"], cwd=ROOT, env=self.environment, check=False)
 
     def script(self, *arguments: str, timeout: float = 120) -> str:
@@ -224,6 +220,16 @@ class Cluster:
             "(SELECT COALESCE(MAX(id), 0) + 1 FROM signalements_signalement)) AS number "
             "WHERE number NOT IN (SELECT id FROM signalements_signalement)"
         )[0][0]
+
+    def create(self, description: str, headers: dict, *, port: int | None = None) -> Response:
+        """A report created through nginx (or the app server on `port`)."""
+        return request(
+            port or self.port,
+            "POST",
+            "/api/signalements/",
+            {"description": description, "date": "2025-04-29T16:30:00+02:00"},
+            headers,
+        )
 
     def token(self, username: str = "agent") -> str:
         response = request(

@@ -17,15 +17,9 @@ REPLICA_DELAY = "1500ms"
 
 
 def anonymous_create(cluster, app: int, client: str):
-    return request(
-        cluster.app_port(app),
-        "POST",
-        "/api/signalements/",
-        {"description": "Nid-de-poule", "date": "2025-04-29T16:30:00+02:00"},
-        # The app servers believe the forwarded address of their proxy (127.0.0.1): each
-        # test client is a distinct citizen.
-        {"X-Forwarded-For": client},
-    )
+    # The app servers believe the forwarded address of their proxy (127.0.0.1): each test
+    # client is a distinct citizen.
+    return cluster.create("Nid-de-poule", {"X-Forwarded-For": client}, port=cluster.app_port(app))
 
 
 def test_the_anonymous_create_limit_counts_the_whole_cluster(cluster):

@@ -50,13 +50,7 @@ def test_a_worker_killed_mid_task_the_other_does_it_once(cluster):
         )
         assert endpoint.status == 201, endpoint
         receiver.hang_first = True
-        created = request(
-            cluster.port,
-            "POST",
-            "/api/signalements/",
-            {"description": "Tâche interrompue", "date": "2025-04-29T16:30:00+02:00"},
-            agent,
-        )
+        created = cluster.create("Tâche interrompue", agent)
         assert created.status == 201, created
         assert receiver.hanging.wait(30), "no worker delivered the webhook"
         held = receiver.received[0]
